@@ -1,0 +1,230 @@
+"""The one interface every role talks to: chat requests in, completions out, asynchronously.
+
+In-process backends (hf, vllm, lmeval) derive from `BatchingBackend`: whatever the roles submit at
+about the same time is generated in one batch on a worker thread. API backends fan requests out with
+bounded concurrency instead. Nothing outside this package knows which kind it is talking to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+Message = dict[str, str]
+
+# Roles on the critical path of a conversation go first; judging can wait (it never delays a turn).
+PRIORITY_CRITICAL = 0
+PRIORITY_BACKGROUND = 1
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to generate. `None` means the backend's own default (the checkpoint's generation config,
+    or the API's default), recorded as such."""
+
+    max_new_tokens: int = 512
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    def with_seed(self, seed: int | None) -> GenerationSettings:
+        return replace(self, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def batch_key(self) -> tuple:
+        """Requests that may share one in-process batch (the seed is applied per row)."""
+        return (self.max_new_tokens,)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[Message]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+
+
+@dataclass
+class Completion:
+    text: str | None
+    finish_reason: str = "stop"  # "stop" | "length" | "error"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+    @classmethod
+    def failure(cls, error: str) -> Completion:
+        return cls(text=None, finish_reason="error", error=error)
+
+
+def redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Backend arguments as they may be recorded: anything that looks like a secret is masked."""
+    secret_words = ("key", "token", "secret", "password", "auth")
+    return {k: ("***" if any(w in k.lower() for w in secret_words) else v) for k, v in sorted(args.items())}
+
+
+class Backend(ABC):
+    """A named model reachable through one provider. Instances are shared by every role with the same
+    spec and arguments (see `BackendPool`)."""
+
+    provider: str = ""
+
+    def __init__(self, name: str, args: Mapping[str, Any] | None = None):
+        self.name = name
+        self.args = dict(args or {})
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}/{self.name}" if self.name else self.provider
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines this backend's answers (no secrets): part of every cache key."""
+        return {"spec": self.spec, "args": redact_args(self.args)}
+
+    def describe(self) -> dict[str, Any]:
+        """What results.json records about this backend."""
+        return self.identity()
+
+    def check(self) -> None:
+        """Fail fast, before a run starts, on input that can never work (missing path, missing extra)."""
+
+    @abstractmethod
+    async def generate(
+        self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
+    ) -> list[Completion]:
+        """One completion per request, in order. Per-request failures come back as
+        `Completion.failure(...)`; only `BackendFatalError` is raised."""
+
+    async def aclose(self) -> None:
+        return None
+
+
+class BatchingBackend(Backend):
+    """Base for in-process backends: lazy loading, and a worker thread that turns concurrently
+    submitted requests into batches.
+
+    Submissions are collected for a short quiet window so that every conversation waiting on the
+    same step lands in the same batch; critical-path groups are served before background ones."""
+
+    default_batch_size = 16
+    collect_window_s = 0.02
+
+    def __init__(self, name: str, args: Mapping[str, Any] | None = None):
+        super().__init__(name, args)
+        self.batch_size = int(self.args.get("batch_size", self.default_batch_size))
+        if self.batch_size < 1:
+            from aloe_bench.errors import UserInputError
+
+            raise UserInputError(f"{self.spec}: batch_size must be at least 1 (got {self.batch_size})")
+        self._pending: list[tuple[int, int, ChatRequest, asyncio.Future]] = []
+        self._arrivals = 0
+        self._wake: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+        self._load_lock = threading.Lock()
+        self._loaded = False
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def _load(self) -> None:
+        """Load weights (called once, on the worker thread, at the first request that needs it)."""
+
+    @abstractmethod
+    def _generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
+        """Generate for requests that share `batch_key()`; runs on the worker thread."""
+
+    # -- machinery --------------------------------------------------------------------------------
+    def ensure_loaded(self) -> None:
+        with self._load_lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+
+    async def generate(
+        self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
+    ) -> list[Completion]:
+        if not requests:
+            return []
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done():
+            self._wake = asyncio.Event()
+            self._worker = loop.create_task(self._work())
+        futures = []
+        for req in requests:
+            fut = loop.create_future()
+            self._pending.append((priority, self._arrivals, req, fut))
+            self._arrivals += 1
+            futures.append(fut)
+        self._wake.set()
+        return list(await asyncio.gather(*futures))
+
+    async def _collect(self) -> None:
+        """Wait until submissions stop arriving for a moment (all ready conversations have asked)."""
+        seen = -1
+        while seen != self._arrivals:
+            seen = self._arrivals
+            for _ in range(5):  # let ready tasks run up to their next request
+                await asyncio.sleep(0)
+            await asyncio.sleep(self.collect_window_s)
+
+    def _take_batch(self) -> list[tuple[int, int, ChatRequest, asyncio.Future]]:
+        live = [p for p in self._pending if not p[3].done()]
+        first = min(live, key=lambda p: (p[0], p[1]))
+        group = [
+            p for p in live if p[0] == first[0] and p[2].settings.batch_key() == first[2].settings.batch_key()
+        ]
+        # Similar prompt lengths share a batch: less padding, and a deterministic composition.
+        group.sort(key=lambda p: (sum(len(m["content"]) for m in p[2].messages), p[1]))
+        if len(group) > self.batch_size:
+            # Take the chunk that holds the oldest request (no starvation); the rest waits a round.
+            start = group.index(first) // self.batch_size * self.batch_size
+            group = group[start : start + self.batch_size]
+        taken = {id(p) for p in group}
+        self._pending = [p for p in live if id(p) not in taken]
+        return group
+
+    async def _work(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            await self._collect()
+            self._wake.clear()
+            while self._pending:
+                batch = self._take_batch()
+                reqs = [p[2] for p in batch]
+                try:
+                    results = await asyncio.to_thread(self._run_batch, reqs)
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers
+                    for p in batch:
+                        if not p[3].done():
+                            p[3].set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for p, res in zip(batch, results, strict=True):
+                    if not p[3].done():
+                        p[3].set_result(res)
+                # New submissions may have arrived while generating: gather stragglers too.
+                if self._wake.is_set():
+                    await self._collect()
+                    self._wake.clear()
+
+    def _run_batch(self, requests: list[ChatRequest]) -> list[Completion]:
+        self.ensure_loaded()
+        return self._generate_batch(requests)
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._worker
+            self._worker = None

@@ -1,0 +1,129 @@
+"""Typed run configuration: what the CLI fills in, what a task YAML presets, what results record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from aloe_bench.backends import GenerationSettings, normalize_spec
+from aloe_bench.backends.base import redact_args
+from aloe_bench.errors import UserInputError
+
+PAPER_MODEL = "openai/gpt-4o-mini-2024-07-18"
+DISCLOSURES = ("hidden", "system")
+
+
+@dataclass
+class RoleConfig:
+    """One role: which backend (spec + arguments) and how it generates."""
+
+    spec: str
+    args: dict[str, str] = field(default_factory=dict)
+    max_new_tokens: int | None = None  # None: the role's default (per protocol / prompt template)
+    temperature: float | None = None  # None: the backend's own default
+    top_p: float | None = None
+
+    def settings(self, default_max_new_tokens: int) -> GenerationSettings:
+        return GenerationSettings(
+            max_new_tokens=self.max_new_tokens or default_max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "spec": normalize_spec(self.spec),
+            "args": redact_args(self.args),
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
+
+
+@dataclass
+class RunConfig:
+    model: RoleConfig
+    simulator: RoleConfig = field(default_factory=lambda: RoleConfig("embedded"))
+    judge: RoleConfig = field(default_factory=lambda: RoleConfig("embedded"))
+    personas: str = "demo"
+    data_dir: str | None = None
+    limit: int | None = None
+    turns: int = 10
+    seed: int = 0
+    protocol: str = "aloe-v1"
+    persona_disclosure: str = "hidden"  # "system": the model under test is told the persona (aloe_explicit)
+    judge_reasks: int = 2
+    simulator_retries: int = 2
+    concurrency: int = 32
+    n_bootstrap: int = 2000
+    task: str | None = None
+    output: str | None = None
+    cache: str | None = None  # None: the default cache; "" disables caching (and resuming)
+
+    def validate(self) -> None:
+        if self.turns < 1:
+            raise UserInputError(f"--turns must be at least 1 (got {self.turns})")
+        if self.limit is not None and self.limit < 1:
+            raise UserInputError(f"--limit must be at least 1 (got {self.limit})")
+        if self.concurrency < 1:
+            raise UserInputError(f"--concurrency must be at least 1 (got {self.concurrency})")
+        if self.judge_reasks < 0 or self.simulator_retries < 0:
+            raise UserInputError("retry counts cannot be negative")
+        if self.persona_disclosure not in DISCLOSURES:
+            raise UserInputError(f"persona_disclosure must be one of {', '.join(DISCLOSURES)}")
+        for role in (self.model, self.simulator, self.judge):
+            normalize_spec(role.spec)
+            if role.max_new_tokens is not None and role.max_new_tokens < 1:
+                raise UserInputError(f"max new tokens for {role.spec} must be at least 1")
+            if role.temperature is not None and role.temperature < 0:
+                raise UserInputError(f"temperature for {role.spec} cannot be negative")
+
+    def record(self) -> dict[str, Any]:
+        """The configuration as results.json records it (no secrets, no machine-local knobs)."""
+        return {
+            "task": self.task,
+            "model": self.model.record(),
+            "simulator": self.simulator.record(),
+            "judge": self.judge.record(),
+            "personas": self.personas,
+            "limit": self.limit,
+            "turns": self.turns,
+            "seed": self.seed,
+            "protocol": self.protocol,
+            "persona_disclosure": self.persona_disclosure,
+            "judge_reasks": self.judge_reasks,
+            "simulator_retries": self.simulator_retries,
+        }
+
+    def config_hash(self) -> str:
+        """Identifies what determines the results: resuming into a folder requires the same hash."""
+        blob = json.dumps(self.record(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def default_output(self) -> Path:
+        def slug(text: str) -> str:
+            return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+
+        personas = self.task or Path(self.personas).stem
+        return Path("runs") / f"{slug(personas)}__{slug(normalize_spec(self.model.spec).replace('/', '_'))}"
+
+    def with_overrides(self, **overrides: Any) -> RunConfig:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def role_from_dict(data: dict[str, Any] | str) -> RoleConfig:
+    if isinstance(data, str):
+        return RoleConfig(data)
+    allowed = {f.name for f in fields(RoleConfig)}
+    unknown = set(data) - allowed
+    if unknown:
+        raise UserInputError(f"unknown role settings: {', '.join(sorted(unknown))}")
+    return RoleConfig(**data)
+
+
+def to_jsonable(obj: Any) -> Any:
+    return asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj

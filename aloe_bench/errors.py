@@ -1,0 +1,16 @@
+"""Errors a user can act on: the CLI prints them as one line and exits non-zero, without a traceback."""
+
+
+class AloeError(Exception):
+    """Base class: the message names the problem and the fix."""
+
+
+class UserInputError(AloeError):
+    """Bad command-line input, a malformed file, a missing path."""
+
+
+class BackendFatalError(AloeError):
+    """A backend cannot serve any request (bad key, unknown model, unloadable checkpoint).
+
+    Raised instead of failing conversation after conversation with the same cause.
+    """

@@ -1,0 +1,228 @@
+"""The judge stage: protocols, score parsing, bounded re-asks.
+
+The original release parsed the judge's answer with a bare int() and crashed on anything else.
+Here any reasonable form is read ("4", "Score: 4", "**4/5**", "Rating - 4 out of 5", '{"score": 4}',
+"four"); an unreadable answer is re-asked a bounded number of times with a reminder of the format;
+if it is still unreadable the turn gets `score: None` with the raw text kept. Never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aloe_bench.backends import ChatRequest, Completion, GenerationSettings
+from aloe_bench.errors import UserInputError
+from aloe_bench.prompts import PromptTemplate, load_prompt
+
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_NUM = r"(\d+(?:\.\d+)?|(?:one|two|three|four|five)\b)"
+_MARKED = [
+    re.compile(r"\[RESULT\]\s*[:=]?\s*\**\s*" + _NUM, re.I),
+    re.compile(
+        r"\b(?:score|rating|grade|verdict)\b[\s*_`\"':=\-—]*(?:(?:is|of|would be|be|a|an)\b[\s*_`\"':=\-—]*)*"
+        + _NUM,
+        re.I,
+    ),
+    re.compile(_NUM + r"\s*(?:/|out of)\s*5\b", re.I),
+]
+_BARE = re.compile(r"^[\s*_`\"'(\[]*" + _NUM + r"[\s*_`\"'.)\]!]*$", re.I)
+_STANDALONE = re.compile(r"(?<![\w.\-+])([1-5])(?!\w|\.\d)")
+
+
+def _to_int(token: str, low: int, high: int) -> int | None:
+    token = token.lower()
+    if token in _WORDS:
+        value: float = _WORDS[token]
+    else:
+        value = float(token)
+        if not value.is_integer():
+            return None
+    return int(value) if low <= value <= high else None
+
+
+def parse_score(text: str | None, low: int = 1, high: int = 5) -> int | None:
+    """The judge's integer score in [low, high], or None when the answer does not state one clearly."""
+    if not text or not text.strip():
+        return None
+    stripped = text.strip()
+    # JSON answers: {"score": 4}
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+            for key in ("score", "rating", "result", "grade"):
+                if isinstance(obj, dict) and key in obj:
+                    return _to_int(str(obj[key]), low, high)
+        except (json.JSONDecodeError, ValueError):
+            pass
+    # Explicit markers: the last one is the verdict (rationales may quote criteria first).
+    for pattern in _MARKED:
+        found = pattern.findall(stripped)
+        if found:
+            return _to_int(found[-1], low, high)
+    bare = _BARE.match(stripped)
+    if bare:
+        return _to_int(bare.group(1), low, high)
+    # A short answer holding exactly one distinct in-range integer ("I'd say 4.").
+    candidates = set(_STANDALONE.findall(stripped))
+    other_numbers = re.findall(r"\d+", stripped)
+    if len(candidates) == 1 and len(other_numbers) == 1 and len(stripped) <= 200:
+        return int(candidates.pop())
+    return None
+
+
+@dataclass
+class Judgement:
+    score: int | None
+    raw: str | None
+    attempts: int
+    error: str | None = None
+    history: list[str] = field(default_factory=list)  # every raw answer, in order
+
+
+@dataclass(frozen=True)
+class JudgeProtocol:
+    name: str
+    prompt_file: str
+    sees_history: bool
+    description: str
+
+    @property
+    def prompt(self) -> PromptTemplate:
+        return load_prompt(self.prompt_file)
+
+    def default_settings(self) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=int(self.prompt.defaults.get("max_new_tokens", 300)))
+
+    def messages(
+        self, persona: dict[str, str], turns: Sequence[dict[str, Any]], index: int
+    ) -> list[dict[str, str]]:
+        """The judge prompt for turn `index` (0-based) of a conversation."""
+        current = turns[index]
+        variables = {
+            "profile": persona["profile"],
+            "personality": persona["personality"],
+            "user": current["user"],
+            "assistant": current["assistant"],
+            "turn_number": index + 1,
+            "history": [{"user": t["user"], "assistant": t["assistant"]} for t in turns[:index]]
+            if self.sees_history
+            else [],
+        }
+        return self.prompt.render(**variables)
+
+
+PROTOCOLS: dict[str, JudgeProtocol] = {
+    "aloe-v1": JudgeProtocol(
+        "aloe-v1", "judge_aloe_v1.yaml", False, "as in the paper: current turn only, one integer 1-5"
+    ),
+    "aloe-history": JudgeProtocol(
+        "aloe-history",
+        "judge_aloe_history.yaml",
+        True,
+        "sees the conversation so far; rationale, then 'Score: N'",
+    ),
+}
+
+
+def get_protocol(name: str) -> JudgeProtocol:
+    if name not in PROTOCOLS:
+        raise UserInputError(f"unknown judge protocol {name!r}: use one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+async def judge_with_reasks(
+    role: Any,
+    messages: list[dict[str, str]],
+    settings: GenerationSettings,
+    reask_text: str,
+    max_reasks: int,
+    parse=parse_score,
+) -> Judgement:
+    """Ask, parse, and on an unreadable answer ask again with a format reminder (bounded)."""
+    history: list[str] = []
+    convo = list(messages)
+    for attempt in range(1, max_reasks + 2):
+        completion: Completion = await role.generate_one(
+            ChatRequest(convo, settings.with_seed((settings.seed or 0) + attempt - 1))
+        )
+        if not completion.ok:
+            return Judgement(
+                None, history[-1] if history else None, attempt, error=completion.error, history=history
+            )
+        history.append(completion.text)
+        score = parse(completion.text)
+        if score is not None:
+            return Judgement(score, completion.text, attempt, history=history)
+        convo = [
+            *convo,
+            {"role": "assistant", "content": completion.text},
+            {"role": "user", "content": reask_text},
+        ]
+    return Judgement(None, history[-1] if history else None, max_reasks + 1, history=history)
+
+
+class JudgeStage:
+    """Scores turns in the background as the rollout produces them (or over a finished run)."""
+
+    def __init__(
+        self,
+        role: Any,
+        protocol: JudgeProtocol,
+        settings: GenerationSettings,
+        *,
+        reasks: int = 2,
+        seed: int = 0,
+        on_judged: Any = None,
+    ):
+        self.role = role
+        self.protocol = protocol
+        self.settings = settings
+        self.reasks = reasks
+        self.seed = seed
+        self.on_judged = on_judged or (lambda conv, index: None)
+        self._tasks: set[asyncio.Task] = set()
+        self._done: list[asyncio.Task] = []
+
+    def submit(self, conv: Any, index: int) -> asyncio.Task:
+        task = asyncio.create_task(self.judge(conv, index))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._done.append(task)
+        return task
+
+    async def judge(self, conv: Any, index: int) -> None:
+        from aloe_bench.backends.sampling import seed32
+
+        turns = [{"user": t.user, "assistant": t.assistant or ""} for t in conv.turns]
+        messages = self.protocol.messages(conv.persona, turns, index)
+        settings = self.settings.with_seed(seed32(self.seed, conv.id, index + 1, "judge", 0))
+        result = await judge_with_reasks(
+            self.role, messages, settings, self.protocol.prompt.text("reask"), self.reasks
+        )
+        turn = conv.turns[index]
+        turn.score, turn.judge_raw, turn.judge_attempts, turn.judge_error = (
+            result.score,
+            result.raw,
+            result.attempts,
+            result.error,
+        )
+        turn.judged = True
+        self.on_judged(conv, index)
+
+    async def drain(self) -> None:
+        """Wait for every submitted judgement; a fatal backend error is raised here."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+        for task in self._done:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+
+    async def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)

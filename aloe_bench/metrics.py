@@ -1,0 +1,120 @@
+"""ALOE metrics (SPEC 1.3) with bootstrap confidence intervals over conversations.
+
+s[d, k] is the judge score of conversation d at turn k (NaN where the judge gave no score).
+AL(k) = mean over d; AVG = mean of AL(k); IR = least-squares slope of AL(k) on k;
+N-AL(k) = (AL(k) - min AL) / (max AL - min AL); N-IR and N-R^2 = slope and R^2 of the same fit on N-AL.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_BOOTSTRAP = 2000
+
+
+def _clean(x: float | np.floating | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 6)
+
+
+def _slope_rows(y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of y (NaNs skipped) against turn numbers 1..K."""
+    k = np.arange(1, y.shape[-1] + 1, dtype=float)
+    mask = ~np.isnan(y)
+    count = mask.sum(axis=-1)
+    kx = np.where(mask, k, 0.0)
+    yx = np.where(mask, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k_mean = kx.sum(-1) / count
+        y_mean = yx.sum(-1) / count
+        dk = np.where(mask, k - k_mean[..., None], 0.0)
+        dy = np.where(mask, y - y_mean[..., None], 0.0)
+        slope = (dk * dy).sum(-1) / (dk * dk).sum(-1)
+    return np.where(count >= 2, slope, np.nan)
+
+
+def curve_stats(al: np.ndarray) -> dict[str, float | None]:
+    """AVG, IR, N-AL, N-IR and N-R^2 of one per-turn curve (NaN turns skipped)."""
+    defined = ~np.isnan(al)
+    turns = np.arange(1, len(al) + 1, dtype=float)[defined]
+    values = al[defined]
+    out: dict[str, Any] = {"avg": None, "ir": None, "n_al": [None] * len(al), "n_ir": None, "n_r2": None}
+    if values.size == 0:
+        return out
+    out["avg"] = _clean(values.mean())
+    if values.size >= 2:
+        out["ir"] = _clean(stats.linregress(turns, values).slope)
+    spread = values.max() - values.min()
+    if values.size >= 2 and spread > 0:
+        n_values = (values - values.min()) / spread
+        fit = stats.linregress(turns, n_values)
+        out["n_ir"] = _clean(fit.slope)
+        out["n_r2"] = _clean(fit.rvalue**2)
+        n_al = np.full(len(al), np.nan)
+        n_al[defined] = n_values
+        out["n_al"] = [_clean(v) for v in n_al]
+    return out
+
+
+def alignment_metrics(
+    scores: np.ndarray, *, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP
+) -> dict[str, Any]:
+    """All metrics for a (conversations x turns) score matrix; NaN marks a missing judgement."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError("scores must be a 2-D array: conversations x turns")
+    n_conv, n_turns = scores.shape
+    valid = ~np.isnan(scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        al = np.nanmean(scores, axis=0) if n_conv else np.full(n_turns, np.nan)
+    summary = curve_stats(al)
+    metrics: dict[str, Any] = {
+        "turns": n_turns,
+        "conversations": n_conv,
+        "al": [_clean(v) for v in al],
+        "n": valid.sum(axis=0).astype(int).tolist(),
+        "invalid": (~valid).sum(axis=0).astype(int).tolist(),
+        **summary,
+        "ci": bootstrap_ci(scores, seed=seed, n_bootstrap=n_bootstrap),
+    }
+    return metrics
+
+
+def bootstrap_ci(
+    scores: np.ndarray, *, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95
+) -> dict[str, Any]:
+    """Percentile bootstrap over conversations (rows) for AVG, IR and each AL(k)."""
+    n_conv, n_turns = scores.shape
+    empty = {"level": level, "n_bootstrap": n_bootstrap, "avg": None, "ir": None, "al": [None] * n_turns}
+    if n_conv == 0 or n_bootstrap <= 0:
+        return empty
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_conv, size=(n_bootstrap, n_conv))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        al_b = np.nanmean(scores[idx], axis=1)  # (B, K)
+        avg_b = np.nanmean(al_b, axis=1)
+    ir_b = _slope_rows(al_b)
+    tail = (1 - level) / 2 * 100
+
+    def interval(samples: np.ndarray) -> list[float | None] | None:
+        samples = samples[~np.isnan(samples)]
+        if samples.size == 0:
+            return None
+        lo, hi = np.percentile(samples, [tail, 100 - tail])
+        return [_clean(lo), _clean(hi)]
+
+    return {
+        "level": level,
+        "n_bootstrap": n_bootstrap,
+        "avg": interval(avg_b),
+        "ir": interval(ir_b),
+        "al": [interval(al_b[:, k]) for k in range(n_turns)],
+    }

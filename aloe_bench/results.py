@@ -1,0 +1,197 @@
+"""The run directory: the output contract every other tool reads.
+
+`DIR/results.json`: config (specs, prompts with hashes, persona set, turns, seed, versions), metrics
+(al, n, invalid, avg, ir, n_ir, n_r2, ci), usage per role, status.
+`DIR/conversations.jsonl`: one object per conversation: id, persona {profile, personality}, status,
+turns [{user, assistant, score, judge_raw, ...}].
+Both are rewritten atomically (temp file + rename), so a reader never sees a half-written file and
+a kill -9 loses nothing that was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aloe_bench.errors import UserInputError
+
+RESULTS_FILE = "results.json"
+CONVERSATIONS_FILE = "conversations.jsonl"
+
+
+@dataclass
+class TurnRecord:
+    user: str
+    assistant: str | None = None
+    score: int | None = None
+    judge_raw: str | None = None
+    judge_attempts: int = 0
+    judge_error: str | None = None
+    judged: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific fields (e.g. per-rubric scores)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d.update(extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: v for k, v in data.items() if k in known},
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass
+class ConversationRecord:
+    id: str
+    persona: dict[str, str]
+    turns: list[TurnRecord] = field(default_factory=list)
+    status: str = "running"  # running | complete | failed
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "persona": self.persona,
+            "status": self.status,
+            "error": self.error,
+            "turns": [t.to_dict() for t in self.turns],
+            **({"meta": self.meta} if self.meta else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationRecord:
+        return cls(
+            id=str(data["id"]),
+            persona=data["persona"],
+            turns=[TurnRecord.from_dict(t) for t in data.get("turns", [])],
+            status=data.get("status", "complete"),
+            error=data.get("error"),
+            meta=data.get("meta", {}),
+        )
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_conversations(path: Path, conversations: list[ConversationRecord]) -> None:
+    write_text_atomic(
+        path, "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in conversations)
+    )
+
+
+def score_matrix(conversations: list[ConversationRecord], turns: int) -> np.ndarray:
+    """Scores of the conversations that count (complete ones), NaN where the judge gave none."""
+    rows = []
+    for conv in conversations:
+        if conv.status != "complete":
+            continue
+        row = [np.nan] * turns
+        for k, turn in enumerate(conv.turns[:turns]):
+            if turn.score is not None:
+                row[k] = float(turn.score)
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(len(rows), turns)
+
+
+def ensure_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".aloe-write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write to output directory {directory} ({exc.strerror}); pass --output DIR somewhere writable"
+        ) from None
+
+
+@dataclass
+class Run:
+    """A finished (or partial) run read back from its directory."""
+
+    path: Path
+    results: dict[str, Any]
+    conversations: list[ConversationRecord]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.results.get("config", {})
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.results.get("metrics", {})
+
+    @property
+    def label(self) -> str:
+        return self.results.get("label") or self.config.get("model", {}).get("spec", self.path.name)
+
+    def to_dataframe(self):
+        """One row per (conversation, turn): id, turn, score, user, assistant, judge_raw, status."""
+        import pandas as pd
+
+        rows = []
+        for conv in self.conversations:
+            for k, t in enumerate(conv.turns, start=1):
+                rows.append(
+                    {
+                        "id": conv.id,
+                        "turn": k,
+                        "score": t.score,
+                        "status": conv.status,
+                        "user": t.user,
+                        "assistant": t.assistant,
+                        "judge_raw": t.judge_raw,
+                    }
+                )
+        return pd.DataFrame(rows, columns=["id", "turn", "score", "status", "user", "assistant", "judge_raw"])
+
+
+def load_run(directory: str | Path) -> Run:
+    path = Path(directory)
+    results_path = path / RESULTS_FILE
+    if not results_path.is_file():
+        raise UserInputError(
+            f"{path} is not a run directory (no {RESULTS_FILE}); pass the --output of an aloe-bench run"
+        )
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
+    conversations = []
+    conv_path = path / CONVERSATIONS_FILE
+    if conv_path.is_file():
+        for lineno, line in enumerate(conv_path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    conversations.append(ConversationRecord.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, KeyError) as exc:
+                    raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
+    return Run(path, results, conversations)

@@ -1,0 +1,251 @@
+"""One ALOE run, end to end: personas -> rollout -> judge -> metrics -> run directory.
+
+Resuming is re-running: every call goes through the call cache, so a re-run replays what finished
+(no model is even loaded when nothing is missing) and continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aloe_bench import __version__
+from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.cache import CallCache
+from aloe_bench.config import RunConfig
+from aloe_bench.errors import UserInputError
+from aloe_bench.judge import JudgeStage, get_protocol
+from aloe_bench.metrics import alignment_metrics
+from aloe_bench.paths import default_call_cache
+from aloe_bench.personas import PersonaSet, load_persona_set
+from aloe_bench.progress import TurnProgress
+from aloe_bench.prompts import load_prompt
+from aloe_bench.provenance import machine, package_versions
+from aloe_bench.results import (
+    CONVERSATIONS_FILE,
+    RESULTS_FILE,
+    ConversationRecord,
+    ensure_writable,
+    score_matrix,
+    write_conversations,
+    write_json_atomic,
+)
+from aloe_bench.roles import Role
+from aloe_bench.rollout import Rollout, RolloutSettings
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def open_cache(setting: str | None) -> CallCache | None:
+    if setting == "":
+        return None
+    return CallCache(Path(setting).expanduser() if setting else default_call_cache())
+
+
+def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
+    """Refuse to mix two different runs in one folder (the same run resumes)."""
+    ensure_writable(out)
+    existing = out / RESULTS_FILE
+    if existing.is_file() and not overwrite:
+        try:
+            previous = json.loads(existing.read_text()).get("config_hash")
+        except (OSError, json.JSONDecodeError):
+            previous = None
+        if previous != config_hash:
+            raise UserInputError(
+                f"{out} holds a different run (config hash {previous} != {config_hash}); "
+                "pass another --output, or --overwrite to replace it"
+            )
+
+
+@dataclass
+class RunRecorder:
+    """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites)."""
+
+    out: Path
+    header: dict[str, Any]
+    conversations: list[ConversationRecord]
+    turns: int
+    seed: int
+    n_bootstrap: int
+    roles: dict[str, Role]
+    interval_s: float = 2.0
+    _dirty: bool = field(default=False, init=False)
+    _last: float = field(default=0.0, init=False)
+    _started: float = field(default_factory=time.perf_counter, init=False)
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+        if time.perf_counter() - self._last >= self.interval_s:
+            self.flush("running")
+
+    def results(self, status: str, with_ci: bool) -> dict[str, Any]:
+        scores = score_matrix(self.conversations, self.turns)
+        metrics = alignment_metrics(scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0)
+        failed = [c for c in self.conversations if c.status == "failed"]
+        metrics["failed"] = len(failed)
+        metrics["planned"] = len(self.conversations)
+        return {
+            **self.header,
+            "status": status,
+            "updated": _now(),
+            "elapsed_s": round(time.perf_counter() - self._started, 2),
+            "metrics": metrics,
+            "usage": {name: role.usage.to_dict() for name, role in self.roles.items()},
+            "failures": [{"id": c.id, "error": c.error} for c in failed],
+        }
+
+    def flush(self, status: str) -> dict[str, Any]:
+        results = self.results(status, with_ci=status != "running")
+        write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
+        write_json_atomic(self.out / RESULTS_FILE, results)
+        self._dirty, self._last = False, time.perf_counter()
+        return results
+
+
+def _header(
+    config: RunConfig, personas: PersonaSet, roles: dict[str, Role], prompts: dict[str, Any]
+) -> dict[str, Any]:
+    recorded = config.record()
+    for name, role in roles.items():
+        recorded[name]["backend"] = role.backend.describe()
+    recorded["personas"] = {
+        "set": personas.name,
+        "source": personas.source,
+        "count": len(personas.personas),
+        "sha256": personas.sha256,
+    }
+    recorded["prompts"] = prompts
+    recorded["packages"] = package_versions()
+    recorded["machine"] = machine()
+    return {
+        "aloe_bench_version": __version__,
+        "label": recorded["model"]["spec"],
+        "config_hash": config.config_hash(),
+        "config": recorded,
+        "started": _now(),
+    }
+
+
+async def _run_async(
+    config: RunConfig, out: Path, personas: PersonaSet, progress_enabled: bool | None
+) -> dict[str, Any]:
+    protocol = get_protocol(config.protocol)
+    simulator_prompt = load_prompt("simulator.yaml")
+    explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
+    cache = open_cache(config.cache)
+    pool = BackendPool()
+    try:
+
+        def backend(role_config):
+            args = dict(role_config.args)
+            if role_config.spec.startswith("openai/"):
+                args.setdefault("concurrency", str(config.concurrency))
+            return pool.get(role_config.spec, args)
+
+        roles = {
+            "model": Role("model", backend(config.model), cache),
+            "simulator": Role(
+                "simulator", backend(config.simulator), cache, prompt_version=simulator_prompt.tag
+            ),
+            "judge": Role(
+                "judge",
+                backend(config.judge),
+                cache,
+                prompt_version=protocol.prompt.tag,
+                priority=PRIORITY_BACKGROUND,
+            ),
+        }
+        prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
+        if explicit_prompt is not None:
+            prompts["model_system"] = explicit_prompt.record()
+            roles["model"].prompt_version = explicit_prompt.tag
+
+        conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
+        recorder = RunRecorder(
+            out,
+            _header(config, personas, roles, prompts),
+            conversations,
+            config.turns,
+            config.seed,
+            config.n_bootstrap,
+            roles,
+        )
+        progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
+
+        def on_judged(conv, index):
+            progress.judged_one(index + 1)
+            recorder.mark_dirty()
+
+        judge_stage = JudgeStage(
+            roles["judge"],
+            protocol,
+            config.judge.settings(protocol.default_settings().max_new_tokens),
+            reasks=config.judge_reasks,
+            seed=config.seed,
+            on_judged=on_judged,
+        )
+
+        def on_progress(event, conv, k):
+            if event == "turn":
+                progress.turn_done(k)
+            else:
+                progress.conversation_failed()
+            recorder.mark_dirty()
+
+        rollout = Rollout(
+            simulator=roles["simulator"],
+            model=roles["model"],
+            simulator_prompt=simulator_prompt,
+            settings=RolloutSettings(
+                turns=config.turns,
+                seed=config.seed,
+                simulator=config.simulator.settings(
+                    int(simulator_prompt.defaults.get("max_new_tokens", 300))
+                ),
+                model=config.model.settings(2048),
+                simulator_retries=config.simulator_retries,
+            ),
+            judge_turn=judge_stage.submit,
+            model_system_prompt=explicit_prompt,
+            on_progress=on_progress,
+        )
+        recorder.flush("running")
+        try:
+            await rollout.run(conversations)
+            await judge_stage.drain()
+        except BaseException:
+            await judge_stage.cancel()
+            recorder.flush("interrupted")
+            raise
+        finally:
+            progress.close()
+        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
+        return recorder.flush(status)
+    finally:
+        await pool.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def run_benchmark(
+    config: RunConfig, *, overwrite: bool = False, progress: bool | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Run (or resume) and return the run directory with its results."""
+    config.validate()
+    get_protocol(config.protocol)
+    out = Path(config.output) if config.output else config.default_output()
+    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
+    check_output_dir(out, config.config_hash(), overwrite)
+    results = asyncio.run(_run_async(config, out, personas, progress))
+    return out, results

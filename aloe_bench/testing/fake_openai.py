@@ -1,0 +1,203 @@
+"""An OpenAI-compatible chat server for fault injection only: latency, errors, garbage answers.
+
+Real-model tests use the embedded model and `transformers serve`; this server exists to do what a
+real server will not do on demand: take exactly 200 ms per request, answer 429 or 500 a set number
+of times, reject a key, or return judge answers that cannot be parsed. Standard library only.
+
+    python -m aloe_bench.testing.fake_openai --port 8123 --latency 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FakeBehaviour:
+    latency_s: float = 0.0
+    fail_first: int = 0  # the first N requests fail with `fail_status`
+    fail_status: int = 500
+    fail_every: int = 0  # additionally, every Nth request fails (0 = never)
+    required_key: str | None = None  # 401 unless `Authorization: Bearer <key>`
+    judge_answers: list[str] = field(default_factory=lambda: ["4"])  # cycled for judge prompts
+    retry_after: float | None = None
+
+
+class FakeOpenAIServer:
+    def __init__(self, behaviour: FakeBehaviour | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.behaviour = behaviour or FakeBehaviour()
+        self.host, self.port = host, port
+        self.requests: list[dict[str, Any]] = []  # bodies received, for assertions
+        self.headers_seen: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count = 0
+        self._judge_count = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # -- answers --------------------------------------------------------------------------------------
+    def _answer(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages", [])
+        text = " ".join(m.get("content", "") for m in messages)
+        if "judge" in text.lower() and ("1 to 5" in text or "from 1" in text):
+            answers = self.behaviour.judge_answers
+            answer = answers[self._judge_count % len(answers)]
+            self._judge_count += 1
+            return answer
+        last = messages[-1]["content"] if messages else ""
+        return f"That is interesting. You said {len(last.split())} words; tell me more about your day."
+
+    def _status_for(self, n: int, headers: dict[str, str]) -> int:
+        b = self.behaviour
+        if b.required_key is not None and headers.get("authorization") != f"Bearer {b.required_key}":
+            return 401
+        if n <= b.fail_first or (b.fail_every and n % b.fail_every == 0):
+            return b.fail_status
+        return 200
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    break
+                method, path, _ = request_line.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    key, _, value = line.decode().partition(":")
+                    headers[key.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", 0))
+                raw = await reader.readexactly(length) if length else b""
+                status, payload, extra = await self._route(method, path, headers, raw)
+                data = json.dumps(payload).encode()
+                head = [
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(data)}",
+                    "Connection: keep-alive",
+                    *extra,
+                ]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _route(self, method: str, path: str, headers: dict[str, str], raw: bytes):
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            return 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]}, []
+        if not path.rstrip("/").endswith("/chat/completions"):
+            return 404, {"error": {"message": f"no route {path}"}}, []
+        body = json.loads(raw or b"{}")
+        self._count += 1
+        n = self._count
+        self.requests.append(body)
+        self.headers_seen.append(headers)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.behaviour.latency_s:
+                await asyncio.sleep(self.behaviour.latency_s)
+            status = self._status_for(n, headers)
+        finally:
+            self.in_flight -= 1
+        if status != 200:
+            extra = (
+                [f"Retry-After: {self.behaviour.retry_after}"]
+                if self.behaviour.retry_after is not None
+                else []
+            )
+            return status, {"error": {"message": f"injected failure {status}", "type": "fake"}}, extra
+        content = self._answer(body)
+        prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
+        return (
+            200,
+            {
+                "id": f"fake-{n}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(content.split()),
+                    "total_tokens": prompt_tokens + len(content.split()),
+                },
+            },
+            [],
+        )
+
+    # -- lifecycle (a background thread, so synchronous tests and CLIs can use it) ------------------
+    def start(self) -> FakeOpenAIServer:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--latency", type=float, default=0.2)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(FakeBehaviour(latency_s=args.latency), port=args.port).start()
+    print(f"fake OpenAI server on {server.base_url} (latency {args.latency}s); Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Shared fixtures. Tests use the real embedded model and real servers on 127.0.0.1; fakes only
+inject faults (errors, garbage, latency)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ALOE = Path(os.environ.get("ALOE_SHARED_DATA", REPO.parent / "shared" / "aloe"))
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def aloe_data_dir() -> Path:
+    """The original ALOE files (../shared/aloe); never copied into the project."""
+    if not (SHARED_ALOE / "profile_eval.jsonl").is_file():
+        pytest.skip(f"original ALOE files not found at {SHARED_ALOE} (set ALOE_SHARED_DATA)")
+    return SHARED_ALOE
+
+
+@pytest.fixture(scope="session")
+def embedded_checkpoint() -> Path:
+    from aloe_bench.backends.embedded import embedded_checkpoint as convert
+
+    return convert()
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the aloe-bench CLI in-process: returns (exit code, stdout, stderr)."""
+    from aloe_bench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def run_cli_subprocess(*args: str, env: dict | None = None, timeout: float = 600):
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "aloe_bench.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,52 @@
+import math
+
+import numpy as np
+import pytest
+
+from aloe_bench.metrics import alignment_metrics, curve_stats
+
+
+def test_metrics_match_hand_computed_values():
+    # 3 conversations x 4 turns; one missing judgement at turn 2.
+    s = np.array([[1, 2, 3, 4], [2, np.nan, 3, 5], [3, 3, 4, 5]], dtype=float)
+    m = alignment_metrics(s, n_bootstrap=200)
+    al = [2.0, 2.5, 10 / 3, 14 / 3]
+    assert m["al"] == pytest.approx(al, abs=1e-6)
+    assert m["n"] == [3, 2, 3, 3] and m["invalid"] == [0, 1, 0, 0]
+    assert m["avg"] == pytest.approx(sum(al) / 4, abs=1e-6)
+    # slope by hand: k = 1..4, k_mean = 2.5, sum((k - 2.5)^2) = 5
+    k = np.arange(1, 5)
+    slope = float(((k - 2.5) * (np.array(al) - np.mean(al))).sum() / 5)
+    assert m["ir"] == pytest.approx(slope, abs=1e-6)
+    n_al = (np.array(al) - min(al)) / (max(al) - min(al))
+    n_slope = float(((k - 2.5) * (n_al - n_al.mean())).sum() / 5)
+    assert m["n_ir"] == pytest.approx(n_slope, abs=1e-6)
+    fitted = n_al.mean() + n_slope * (k - 2.5)
+    r2 = 1 - ((n_al - fitted) ** 2).sum() / ((n_al - n_al.mean()) ** 2).sum()
+    assert m["n_r2"] == pytest.approx(float(r2), abs=1e-6)
+    lo, hi = m["ci"]["avg"]
+    assert lo <= m["avg"] <= hi
+    lo, hi = m["ci"]["ir"]
+    assert lo <= m["ir"] <= hi
+
+
+def test_flat_curve_has_no_normalized_metrics():
+    out = curve_stats(np.array([3.0, 3.0, 3.0]))
+    assert out["avg"] == 3.0 and out["ir"] == 0.0
+    assert out["n_ir"] is None and out["n_r2"] is None
+
+
+def test_bootstrap_is_seeded():
+    rng = np.random.default_rng(1)
+    s = rng.integers(1, 6, size=(20, 5)).astype(float)
+    a = alignment_metrics(s, seed=7, n_bootstrap=300)["ci"]
+    b = alignment_metrics(s, seed=7, n_bootstrap=300)["ci"]
+    c = alignment_metrics(s, seed=8, n_bootstrap=300)["ci"]
+    assert a == b and a != c
+
+
+def test_all_null_turn_is_reported_not_crashing():
+    s = np.array([[np.nan, 3.0], [np.nan, 4.0]])
+    m = alignment_metrics(s, n_bootstrap=50)
+    assert m["al"][0] is None and m["invalid"] == [2, 0]
+    assert math.isclose(m["avg"], 3.5)
