@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # a command not built yet
             raise
         module.register(sub)
+    for name, subparser in sub.choices.items():
+        if name != "lm_eval":  # lm-eval's own arguments pass through untouched
+            subparser.add_argument(
+                "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
     return parser
 
 

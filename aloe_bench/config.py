@@ -73,6 +73,9 @@ class RunConfig:
             raise UserInputError(f"--concurrency must be at least 1 (got {self.concurrency})")
         if self.judge_reasks < 0 or self.simulator_retries < 0:
             raise UserInputError("retry counts cannot be negative")
+        from aloe_bench.judge import get_protocol
+
+        get_protocol(self.protocol)
         if self.persona_disclosure not in DISCLOSURES:
             raise UserInputError(f"persona_disclosure must be one of {', '.join(DISCLOSURES)}")
         for role in (self.model, self.simulator, self.judge):

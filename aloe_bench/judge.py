@@ -18,6 +18,7 @@ from typing import Any
 from aloe_bench.backends import ChatRequest, Completion, GenerationSettings
 from aloe_bench.errors import UserInputError
 from aloe_bench.prompts import PromptTemplate, load_prompt
+from aloe_bench.seeds import request_seed
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 _NUM = r"(\d+(?:\.\d+)?|(?:one|two|three|four|five)\b)"
@@ -196,11 +197,9 @@ class JudgeStage:
         return task
 
     async def judge(self, conv: Any, index: int) -> None:
-        from aloe_bench.backends.sampling import seed32
-
         turns = [{"user": t.user, "assistant": t.assistant or ""} for t in conv.turns]
         messages = self.protocol.messages(conv.persona, turns, index)
-        settings = self.settings.with_seed(seed32(self.seed, conv.id, index + 1, "judge", 0))
+        settings = self.settings.with_seed(request_seed(self.seed, conv.id, index + 1, "judge"))
         result = await judge_with_reasks(
             self.role, messages, settings, self.protocol.prompt.text("reask"), self.reasks
         )

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aloe_bench.backends import ChatRequest, GenerationSettings
-from aloe_bench.backends.sampling import seed32
 from aloe_bench.errors import BackendFatalError
 from aloe_bench.prompts import PromptTemplate
 from aloe_bench.results import ConversationRecord, TurnRecord
 from aloe_bench.roles import Role
+from aloe_bench.seeds import request_seed
 
 _STAGE_DIRECTION = re.compile(r"\*+[^*\n]*\*+")
 _NAME_TAG = re.compile(r"^\s*(?:user|me|person|human|friend|you)\s*:\s*", re.I)
@@ -35,10 +35,6 @@ def clean_user_message(text: str) -> str:
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text
-
-
-def request_seed(run_seed: int, conversation_id: str, turn: int, role: str, attempt: int = 0) -> int:
-    return seed32(run_seed, conversation_id, turn, role, attempt)
 
 
 @dataclass

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench import __version__
-from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool, normalize_spec
 from aloe_bench.cache import CallCache
-from aloe_bench.config import RunConfig
+from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.judge import JudgeStage, get_protocol
 from aloe_bench.metrics import alignment_metrics
@@ -102,6 +102,11 @@ class RunRecorder:
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
             "usage": {name: role.usage.to_dict() for name, role in self.roles.items()},
+            "batching": {
+                role.backend.spec: dict(role.backend.batch_stats)
+                for role in self.roles.values()
+                if hasattr(role.backend, "batch_stats")
+            },
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
 
@@ -137,21 +142,23 @@ def _header(
     }
 
 
-async def _run_async(
-    config: RunConfig, out: Path, personas: PersonaSet, progress_enabled: bool | None
-) -> dict[str, Any]:
+def backend_for(pool: BackendPool, role: RoleConfig, concurrency: int):
+    args = dict(role.args)
+    if normalize_spec(role.spec).startswith("openai/"):
+        args.setdefault("concurrency", str(concurrency))
+    return pool.get(role.spec, args)
+
+
+async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
+    config, out, personas, pool = prepared.config, prepared.out, prepared.personas, prepared.pool
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
     cache = open_cache(config.cache)
-    pool = BackendPool()
     try:
 
         def backend(role_config):
-            args = dict(role_config.args)
-            if role_config.spec.startswith("openai/"):
-                args.setdefault("concurrency", str(config.concurrency))
-            return pool.get(role_config.spec, args)
+            return backend_for(pool, role_config, config.concurrency)
 
         roles = {
             "model": Role("model", backend(config.model), cache),
@@ -238,14 +245,35 @@ async def _run_async(
             cache.close()
 
 
+@dataclass
+class PreparedRun:
+    """A run that passed every input check: nothing loaded yet, nothing written but the folder."""
+
+    config: RunConfig
+    out: Path
+    personas: PersonaSet
+    pool: BackendPool
+
+
+def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
+    """Every check that can fail on bad input, before any model is loaded or any result written."""
+    config.validate()
+    out = Path(config.output) if config.output else config.default_output()
+    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
+    pool = BackendPool()
+    for role in (config.model, config.simulator, config.judge):
+        backend_for(pool, role, config.concurrency)  # unknown providers, missing paths, missing extras
+    check_output_dir(out, config.config_hash(), overwrite)
+    return PreparedRun(config, out, personas, pool)
+
+
+def execute_run(prepared: PreparedRun, *, progress: bool | None = None) -> dict[str, Any]:
+    return asyncio.run(_run_async(prepared, progress))
+
+
 def run_benchmark(
     config: RunConfig, *, overwrite: bool = False, progress: bool | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Run (or resume) and return the run directory with its results."""
-    config.validate()
-    get_protocol(config.protocol)
-    out = Path(config.output) if config.output else config.default_output()
-    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
-    check_output_dir(out, config.config_hash(), overwrite)
-    results = asyncio.run(_run_async(config, out, personas, progress))
-    return out, results
+    prepared = prepare_run(config, overwrite=overwrite)
+    return prepared.out, execute_run(prepared, progress=progress)

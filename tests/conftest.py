@@ -55,3 +55,84 @@ def run_cli_subprocess(*args: str, env: dict | None = None, timeout: float = 600
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def transformers_server(embedded_checkpoint, tmp_path_factory):
+    """A real OpenAI-compatible server (`transformers serve`) on 127.0.0.1 serving the embedded model."""
+    import shutil
+    import subprocess
+    import time
+    import urllib.request
+
+    exe = shutil.which("transformers")
+    assert exe, (
+        "the `transformers` CLI is missing: pip install 'transformers[serving]' (part of the dev extra)"
+    )
+    port = free_port()
+    hub_cache = tmp_path_factory.mktemp("hf_hub_cache")
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "serve",
+            str(embedded_checkpoint),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"transformers serve did not start; see {log.name}") from None
+            time.sleep(1)
+    yield f"{base}/v1"
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def read_run(out: Path) -> tuple[dict, list[dict]]:
+    import json
+
+    results = json.loads((out / "results.json").read_text())
+    conversations = [
+        json.loads(line) for line in (out / "conversations.jsonl").read_text().splitlines() if line
+    ]
+    return results, conversations
+
+
+# Small token limits keep the real-model tests inside CI's budget.
+SMALL = (
+    "--max-new-tokens",
+    "40",
+    "--simulator-max-new-tokens",
+    "32",
+    "--judge-max-new-tokens",
+    "8",
+    "--no-progress",
+)

@@ -52,3 +52,21 @@ def test_reads_reasonable_answer_forms(text, expected):
 @pytest.mark.parametrize("text", GARBAGE)
 def test_unreadable_answers_give_none_not_a_crash(text):
     assert parse_score(text) is None
+
+
+def test_history_protocol_shows_earlier_turns_and_v1_does_not():
+    from aloe_bench.judge import get_protocol
+
+    persona = {"profile": "P-PROFILE", "personality": "P-PERSONALITY"}
+    turns = [
+        {"user": "first message ALPHA", "assistant": "first reply BETA"},
+        {"user": "second message GAMMA", "assistant": "second reply DELTA"},
+    ]
+    v1 = "\n".join(m["content"] for m in get_protocol("aloe-v1").messages(persona, turns, 1))
+    hist = "\n".join(m["content"] for m in get_protocol("aloe-history").messages(persona, turns, 1))
+    for text in (v1, hist):
+        assert "P-PROFILE" in text and "P-PERSONALITY" in text and "GAMMA" in text and "DELTA" in text
+    assert "ALPHA" not in v1 and "BETA" not in v1
+    assert "ALPHA" in hist and "BETA" in hist
+    first = "\n".join(m["content"] for m in get_protocol("aloe-history").messages(persona, turns, 0))
+    assert "GAMMA" not in first and "first exchange" in first

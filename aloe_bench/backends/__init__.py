@@ -83,8 +83,10 @@ def parse_spec(spec: str) -> tuple[str, str]:
         )
     if spec == "embedded":
         return "embedded", ""
-    if os.path.isdir(os.path.expanduser(spec)) and not spec.startswith(tuple(f"{p}/" for p in PROVIDERS)):
-        return "hf", spec
+    if spec.startswith(("/", "./", "../", "~")) or (
+        os.path.isdir(os.path.expanduser(spec)) and not spec.startswith(tuple(f"{p}/" for p in PROVIDERS))
+    ):
+        return "hf", spec  # a checkpoint folder (its existence is checked when the backend is made)
     provider, sep, name = spec.partition("/")
     if provider not in PROVIDERS or (not sep and provider != "embedded"):
         known = ", ".join(f"{p}/..." for p in PROVIDERS if p != "embedded") + ", embedded"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -132,6 +133,7 @@ class BatchingBackend(Backend):
         self._worker: asyncio.Task | None = None
         self._load_lock = threading.Lock()
         self._loaded = False
+        self.batch_stats = {"batches": 0, "requests": 0, "largest_batch": 0}
 
     # -- to implement -------------------------------------------------------------------------
     @abstractmethod
@@ -220,6 +222,9 @@ class BatchingBackend(Backend):
 
     def _run_batch(self, requests: list[ChatRequest]) -> list[Completion]:
         self.ensure_loaded()
+        self.batch_stats["batches"] += 1
+        self.batch_stats["requests"] += len(requests)
+        self.batch_stats["largest_batch"] = max(self.batch_stats["largest_batch"], len(requests))
         return self._generate_batch(requests)
 
     async def aclose(self) -> None:
@@ -228,3 +233,42 @@ class BatchingBackend(Backend):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._worker
             self._worker = None
+
+
+class PrioritySemaphore:
+    """Bounded concurrency where waiting critical-path requests go before background ones (judging)."""
+
+    def __init__(self, value: int):
+        self._value = value
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._seq = 0
+
+    async def acquire(self, priority: int = PRIORITY_CRITICAL) -> None:
+        if self._value > 0 and not self._waiters:
+            self._value -= 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (priority, self._seq, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # granted just as we were cancelled: hand the slot on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._value += 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int = PRIORITY_CRITICAL):
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()

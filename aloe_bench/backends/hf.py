@@ -59,6 +59,10 @@ class HFBackend(BatchingBackend):
 
     def __init__(self, name: str, args: dict[str, Any] | None = None):
         super().__init__(name, args)
+        if "batch_size" not in self.args:
+            import torch
+
+            self.batch_size = 64 if torch.cuda.is_available() else 16  # a 2-core CPU gains little past 16
         self.model = None
         self.tokenizer = None
         self._local = looks_like_path(name)
@@ -164,7 +168,8 @@ class HFBackend(BatchingBackend):
         return results
 
     def _row_sampling(self, request: ChatRequest):
-        from aloe_bench.backends.sampling import RowSampling, seed32
+        from aloe_bench.backends.sampling import RowSampling
+        from aloe_bench.seeds import seed32
 
         s, defaults = request.settings, self.model.generation_config
         if s.temperature is None:  # the checkpoint's own generation config decides

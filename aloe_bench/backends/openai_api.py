@@ -19,7 +19,7 @@ import random
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from aloe_bench.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
+from aloe_bench.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion, PrioritySemaphore
 from aloe_bench.errors import BackendFatalError, UserInputError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -52,7 +52,7 @@ class OpenAIBackend(Backend):
         self.concurrency = int(self.args.get("concurrency", 32))
         self.max_tokens_param = self.args.get("max_tokens_param", "max_tokens")
         self._client = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore: PrioritySemaphore | None = None
         self._fatal: BackendFatalError | None = None
 
     def _api_key(self) -> str:
@@ -88,16 +88,16 @@ class OpenAIBackend(Backend):
             self._client = AsyncOpenAI(
                 api_key=self._api_key(), base_url=self.base_url, max_retries=0, timeout=self.timeout
             )
-            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._semaphore = PrioritySemaphore(self.concurrency)
         return self._client
 
     async def generate(
         self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
     ) -> list[Completion]:
         self._ensure_client()
-        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+        return list(await asyncio.gather(*(self._one(r, priority) for r in requests)))
 
-    async def _one(self, request: ChatRequest) -> Completion:
+    async def _one(self, request: ChatRequest, priority: int) -> Completion:
         import openai
 
         assert self._semaphore is not None
@@ -118,7 +118,7 @@ class OpenAIBackend(Backend):
             if self._fatal is not None:
                 raise self._fatal
             delay = None
-            async with self._semaphore:
+            async with self._semaphore.slot(priority):
                 try:
                     resp = await self._client.chat.completions.create(**body)
                     return _completion(resp)

@@ -9,7 +9,6 @@ it, and the same seed gives the same reply in any batch, like an API's `seed`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -29,12 +28,6 @@ class RowSampling:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0
-
-
-def seed32(*parts: object) -> int:
-    """A stable 32-bit seed from any parts (Python's hash() is salted per process)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def _mix32(x: torch.Tensor) -> torch.Tensor:

@@ -110,18 +110,18 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.report import summary_table
-    from aloe_bench.runner import run_benchmark
+    from aloe_bench.runner import execute_run, prepare_run
 
     config = build_config(args)
+    prepared = prepare_run(config, overwrite=args.overwrite)
     if config.judge.spec == "embedded":
         print(
             "note: the embedded 135M model is the judge: it proves the pipeline runs offline, but it cannot judge. "
             "For real scores pass a capable judge, e.g. --judge openai/gpt-4o-mini-2024-07-18.",
             file=sys.stderr,
         )
-    out, results = run_benchmark(
-        config, overwrite=args.overwrite, progress=False if args.no_progress else None
-    )
+    results = execute_run(prepared, progress=False if args.no_progress else None)
+    out = prepared.out
     print(summary_table(results, str(out)))
     failed = results["metrics"].get("failed", 0)
     if failed:

@@ -28,6 +28,7 @@ class FakeBehaviour:
     required_key: str | None = None  # 401 unless `Authorization: Bearer <key>`
     judge_answers: list[str] = field(default_factory=lambda: ["4"])  # cycled for judge prompts
     retry_after: float | None = None
+    fail_if_contains: str | None = None  # requests whose messages contain this text always fail
 
 
 class FakeOpenAIServer:
@@ -60,10 +61,14 @@ class FakeOpenAIServer:
         last = messages[-1]["content"] if messages else ""
         return f"That is interesting. You said {len(last.split())} words; tell me more about your day."
 
-    def _status_for(self, n: int, headers: dict[str, str]) -> int:
+    def _status_for(self, n: int, headers: dict[str, str], body: dict[str, Any]) -> int:
         b = self.behaviour
         if b.required_key is not None and headers.get("authorization") != f"Bearer {b.required_key}":
             return 401
+        if b.fail_if_contains and any(
+            b.fail_if_contains in m.get("content", "") for m in body.get("messages", [])
+        ):
+            return b.fail_status
         if n <= b.fail_first or (b.fail_every and n % b.fail_every == 0):
             return b.fail_status
         return 200
@@ -117,7 +122,7 @@ class FakeOpenAIServer:
         try:
             if self.behaviour.latency_s:
                 await asyncio.sleep(self.behaviour.latency_s)
-            status = self._status_for(n, headers)
+            status = self._status_for(n, headers, body)
         finally:
             self.in_flight -= 1
         if status != 200:

@@ -1,0 +1,106 @@
+"""The engine against API backends: every role behind an OpenAI-compatible server on 127.0.0.1 that
+takes a fixed time per request (the fault-injection server, latency only). Prints the wall time
+against the sum of all request latencies.
+
+    python benchmarks/api_concurrency.py [--conversations 100] [--turns 3] [--latency 0.2] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from aloe_bench.config import RoleConfig, RunConfig
+from aloe_bench.personas import load_persona_set
+from aloe_bench.runner import run_benchmark
+
+
+def persona_file(n: int, path: Path) -> Path:
+    """n distinct personas built from the shipped demo set."""
+    demo = load_persona_set("demo").personas
+    with path.open("w") as f:
+        for i in range(n):
+            p = demo[i % len(demo)]
+            f.write(
+                json.dumps({"profile": f"{p.profile} (Variant {i}.)", "personality": p.personality}) + "\n"
+            )
+    return path
+
+
+@contextmanager
+def latency_server(latency: float):
+    """The fault-injection server in its own process, as a real server would be."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aloe_bench.testing.fake_openai",
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/models", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, latency_server(args.latency) as base_url:
+        role = RoleConfig("openai/fake-model", args={"base_url": base_url})
+        config = RunConfig(
+            model=role,
+            simulator=role,
+            judge=role,
+            personas=str(persona_file(args.conversations, Path(tmp) / "p.jsonl")),
+            turns=args.turns,
+            concurrency=args.concurrency,
+            output=str(Path(tmp) / "run"),
+            cache=str(Path(tmp) / "calls.sqlite"),
+        )
+        start = time.perf_counter()
+        _, results = run_benchmark(config, progress=False)
+        wall = time.perf_counter() - start
+        requests = sum(u["calls"] for u in results["usage"].values())
+    assert results["status"] == "complete", results.get("failures")
+    serial = requests * args.latency
+    print(
+        f"{args.conversations} conversations x {args.turns} turns, {args.latency * 1000:.0f} ms per request, "
+        f"--concurrency {args.concurrency}"
+    )
+    print(f"requests: {requests}")
+    print(f"sum of request latencies: {serial:7.1f} s")
+    print(f"wall time:                {wall:7.1f} s")
+    print(f"speed-up: {serial / wall:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Throughput of the engine vs a one-call-at-a-time loop (like the original release), same work.
+
+Both ways run the same personas, turns, prompts and token limits with the embedded model in every
+role, greedy decoding, no cache hits; the figure is generated tokens per second of wall time.
+
+    python benchmarks/engine_vs_sequential.py [--personas 12] [--turns 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from aloe_bench.backends import ChatRequest, GenerationSettings
+from aloe_bench.backends.embedded import embedded_checkpoint
+from aloe_bench.backends.hf import HFBackend
+from aloe_bench.config import RoleConfig, RunConfig
+from aloe_bench.judge import get_protocol, parse_score
+from aloe_bench.personas import load_persona_set
+from aloe_bench.prompts import load_prompt
+from aloe_bench.rollout import clean_user_message
+from aloe_bench.runner import run_benchmark
+
+
+def sequential_loop(personas, turns: int, limits: dict[str, int]) -> tuple[int, float]:
+    """The original release's shape: one conversation, one call at a time, nothing batched."""
+    backend = HFBackend(str(embedded_checkpoint()))
+    backend.ensure_loaded()
+    sim_prompt, judge = load_prompt("simulator.yaml"), get_protocol("aloe-v1")
+
+    def call(messages, max_new_tokens):
+        (out,) = backend._generate_batch(
+            [ChatRequest(messages, GenerationSettings(max_new_tokens, temperature=0.0))]
+        )
+        return out
+
+    tokens, start = 0, time.perf_counter()
+    for persona in personas:
+        history: list[dict[str, str]] = []
+        for k in range(turns):
+            sim = sim_prompt.render(profile=persona.profile, personality=persona.personality)
+            sim.append({"role": "user", "content": sim_prompt.text("opening")})
+            for turn in history:
+                sim += [
+                    {"role": "assistant", "content": turn["user"]},
+                    {"role": "user", "content": turn["assistant"]},
+                ]
+            user = call(sim, limits["simulator"])
+            chat = [
+                m
+                for t in history
+                for m in (
+                    {"role": "user", "content": t["user"]},
+                    {"role": "assistant", "content": t["assistant"]},
+                )
+            ]
+            chat.append({"role": "user", "content": clean_user_message(user.text)})
+            reply = call(chat, limits["model"])
+            history.append({"user": chat[-1]["content"], "assistant": reply.text})
+            verdict = call(judge.messages(persona.to_dict(), history, k), limits["judge"])
+            parse_score(verdict.text)
+            tokens += user.completion_tokens + reply.completion_tokens + verdict.completion_tokens
+    return tokens, time.perf_counter() - start
+
+
+def engine(personas_n: int, turns: int, limits: dict[str, int], workdir: Path) -> tuple[int, float]:
+    config = RunConfig(
+        model=RoleConfig("embedded", max_new_tokens=limits["model"], temperature=0.0),
+        simulator=RoleConfig("embedded", max_new_tokens=limits["simulator"], temperature=0.0),
+        judge=RoleConfig("embedded", max_new_tokens=limits["judge"], temperature=0.0),
+        personas="demo",
+        limit=personas_n,
+        turns=turns,
+        output=str(workdir / "run"),
+        cache=str(workdir / "calls.sqlite"),
+        n_bootstrap=0,
+    )
+    start = time.perf_counter()
+    _, results = run_benchmark(config, progress=False)
+    elapsed = time.perf_counter() - start
+    return sum(u["completion_tokens"] for u in results["usage"].values()), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--personas", type=int, default=12)
+    parser.add_argument("--turns", type=int, default=2)
+    parser.add_argument("--model-tokens", type=int, default=64)
+    parser.add_argument("--simulator-tokens", type=int, default=48)
+    parser.add_argument("--judge-tokens", type=int, default=8)
+    args = parser.parse_args()
+    limits = {"model": args.model_tokens, "simulator": args.simulator_tokens, "judge": args.judge_tokens}
+    personas = load_persona_set("demo").limit(args.personas).personas
+    embedded_checkpoint()  # convert once, outside both timings
+    print(f"{len(personas)} personas x {args.turns} turns, embedded model in every role, limits {limits}")
+    with tempfile.TemporaryDirectory() as tmp:
+        e_tokens, e_time = engine(len(personas), args.turns, limits, Path(tmp))
+    print(
+        f"engine:     {e_tokens:6d} tokens in {e_time:7.1f} s = {e_tokens / e_time:7.1f} tokens/s (model load included)"
+    )
+    s_tokens, s_time = sequential_loop(personas, args.turns, limits)
+    print(
+        f"sequential: {s_tokens:6d} tokens in {s_time:7.1f} s = {s_tokens / s_time:7.1f} tokens/s (model load excluded)"
+    )
+    print(f"speed-up:   {(e_tokens / e_time) / (s_tokens / s_time):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
