@@ -88,8 +88,21 @@ def _fake_args(tmp_path, server, name="run", limit="3", turns="2"):
     roles = []
     for role in ("model", "simulator", "judge"):
         roles += [f"--{role}", spec, f"--{role}-base-url", server.base_url, f"--{role}-args", "backoff=0.01"]
-    return ["run", *roles, "--personas", "demo", "--limit", limit, "--turns", turns, "--no-progress",
-            "--output", tmp_path / name, "--cache", tmp_path / f"{name}.sqlite"]
+    return [
+        "run",
+        *roles,
+        "--personas",
+        "demo",
+        "--limit",
+        limit,
+        "--turns",
+        turns,
+        "--no-progress",
+        "--output",
+        tmp_path / name,
+        "--cache",
+        tmp_path / f"{name}.sqlite",
+    ]
 
 
 def _fake_run(cli, tmp_path, server, *extra, name="run"):
@@ -165,4 +178,3 @@ def test_api_key_never_reaches_results_cache_or_logs(cli, tmp_path, monkeypatch,
     blobs.append((tmp_path / "run.sqlite").read_bytes().decode("utf-8", "replace"))
     assert not [b for b in blobs if SECRET in b]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "complete"
-

@@ -26,12 +26,25 @@ def test_stage_directions_name_tags_and_quotes_are_stripped(raw, clean):
 def test_request_seeds_are_stable_and_distinct():
     a = request_seed(0, "abc", 1, "model")
     assert a == request_seed(0, "abc", 1, "model")
-    assert len({a, request_seed(1, "abc", 1, "model"), request_seed(0, "abd", 1, "model"),
-                request_seed(0, "abc", 2, "model"), request_seed(0, "abc", 1, "simulator")}) == 5
+    assert (
+        len(
+            {
+                a,
+                request_seed(1, "abc", 1, "model"),
+                request_seed(0, "abd", 1, "model"),
+                request_seed(0, "abc", 2, "model"),
+                request_seed(0, "abc", 1, "simulator"),
+            }
+        )
+        == 5
+    )
 
 
 def test_specs_are_parsed_like_inspect():
-    assert parse_spec("hf/HuggingFaceTB/SmolLM2-135M-Instruct") == ("hf", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert parse_spec("hf/HuggingFaceTB/SmolLM2-135M-Instruct") == (
+        "hf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    )
     assert parse_spec("openai/gpt-4o-mini-2024-07-18") == ("openai", "gpt-4o-mini-2024-07-18")
     assert parse_spec("embedded") == ("embedded", "")
     assert parse_spec("./some/dir") == ("hf", "./some/dir")
@@ -58,9 +71,11 @@ def test_priority_semaphore_serves_critical_waiters_first():
             async with sem.slot(priority):
                 order.append(name)
 
-        tasks = [asyncio.create_task(worker("judge-1", PRIORITY_BACKGROUND)),
-                 asyncio.create_task(worker("judge-2", PRIORITY_BACKGROUND)),
-                 asyncio.create_task(worker("user", PRIORITY_CRITICAL))]
+        tasks = [
+            asyncio.create_task(worker("judge-1", PRIORITY_BACKGROUND)),
+            asyncio.create_task(worker("judge-2", PRIORITY_BACKGROUND)),
+            asyncio.create_task(worker("user", PRIORITY_CRITICAL)),
+        ]
         await asyncio.sleep(0.01)
         sem.release()
         await asyncio.gather(*tasks)
