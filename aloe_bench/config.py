@@ -34,6 +34,13 @@ class RoleConfig:
             top_p=self.top_p,
         )
 
+    def validate(self) -> None:
+        normalize_spec(self.spec)
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise UserInputError(f"max new tokens for {self.spec} must be at least 1")
+        if self.temperature is not None and self.temperature < 0:
+            raise UserInputError(f"temperature for {self.spec} cannot be negative")
+
     def record(self) -> dict[str, Any]:
         return {
             "spec": normalize_spec(self.spec),
@@ -79,11 +86,7 @@ class RunConfig:
         if self.persona_disclosure not in DISCLOSURES:
             raise UserInputError(f"persona_disclosure must be one of {', '.join(DISCLOSURES)}")
         for role in (self.model, self.simulator, self.judge):
-            normalize_spec(role.spec)
-            if role.max_new_tokens is not None and role.max_new_tokens < 1:
-                raise UserInputError(f"max new tokens for {role.spec} must be at least 1")
-            if role.temperature is not None and role.temperature < 0:
-                raise UserInputError(f"temperature for {role.spec} cannot be negative")
+            role.validate()
 
     def record(self) -> dict[str, Any]:
         """The configuration as results.json records it (no secrets, no machine-local knobs)."""

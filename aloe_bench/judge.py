@@ -32,6 +32,7 @@ _MARKED = [
     re.compile(_NUM + r"\s*(?:/|out of)\s*5\b", re.I),
 ]
 _BARE = re.compile(r"^[\s*_`\"'(\[]*" + _NUM + r"[\s*_`\"'.)\]!]*$", re.I)
+_AFTER_MARKER = re.compile(r"[\s:=*_`\"'(\[\]]*" + _NUM, re.I)
 _STANDALONE = re.compile(r"(?<![\w.\-+])([1-5])(?!\w|\.\d)")
 
 
@@ -74,6 +75,20 @@ def parse_score(text: str | None, low: int = 1, high: int = 5) -> int | None:
     if len(candidates) == 1 and len(other_numbers) == 1 and len(stripped) <= 200:
         return int(candidates.pop())
     return None
+
+
+def parse_after_marker(text: str | None, marker: str, low: int = 1, high: int = 5) -> int | None:
+    """Strict reading for protocols that put the verdict after a fixed marker ("... [RESULT] 4"):
+    the integer right after the LAST marker; with no marker, only an answer that is just a number.
+    Feedback that quotes rubric levels ("a score of 2 would mean...") is never read as the verdict."""
+    if not text or not text.strip():
+        return None
+    at = text.lower().rfind(marker.lower())
+    if at < 0:
+        bare = _BARE.match(text.strip())
+        return _to_int(bare.group(1), low, high) if bare else None
+    found = _AFTER_MARKER.match(text[at + len(marker) :])
+    return _to_int(found.group(1), low, high) if found else None
 
 
 @dataclass
@@ -143,8 +158,10 @@ async def judge_with_reasks(
     reask_text: str,
     max_reasks: int,
     parse=parse_score,
+    reask_parse=None,
 ) -> Judgement:
-    """Ask, parse, and on an unreadable answer ask again with a format reminder (bounded)."""
+    """Ask, parse, and on an unreadable answer ask again with a format reminder (bounded).
+    `reask_parse` (default: `parse`) reads the answers to the reminders, which only ask for the score."""
     history: list[str] = []
     convo = list(messages)
     for attempt in range(1, max_reasks + 2):
@@ -156,7 +173,7 @@ async def judge_with_reasks(
                 None, history[-1] if history else None, attempt, error=completion.error, history=history
             )
         history.append(completion.text)
-        score = parse(completion.text)
+        score = (parse if attempt == 1 else reask_parse or parse)(completion.text)
         if score is not None:
             return Judgement(score, completion.text, attempt, history=history)
         convo = [

@@ -40,13 +40,59 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
         f"conversations scored: {convs}"
         + (f"   FAILED: {failed} (see failures in results.json)" if failed else "")
     )
-    usage = results.get("usage", {})
+    usage = _usage_line(results)
     if usage:
-        parts = [
-            f"{role} {u['calls']} calls/{u['cached']} cached/{u['completion_tokens']} tok"
-            for role, u in usage.items()
-        ]
-        lines.append("usage: " + "; ".join(parts))
+        lines.append(usage)
+    if run_dir:
+        lines.append(f"run directory: {run_dir}")
+    return "\n".join(lines)
+
+
+def _usage_line(results: dict[str, Any]) -> str | None:
+    usage = results.get("usage", {})
+    if not usage:
+        return None
+    parts = [
+        f"{role} {u['calls']} calls/{u['cached']} cached/{u['completion_tokens']} tok"
+        for role, u in usage.items()
+    ]
+    return "usage: " + "; ".join(parts)
+
+
+def rubric_summary(results: dict[str, Any], run_dir: str | None = None) -> str:
+    """Multifaceted Bench: the benchmark score, its breakdowns, and the judge's reliability."""
+    cfg, m = results.get("config", {}), results.get("metrics", {})
+    data = cfg.get("personas", {})
+    lines = [
+        f"Multifaceted  model={cfg.get('model', {}).get('spec')}  judge={cfg.get('judge', {}).get('spec')}  "
+        f"data={data.get('set')} ({data.get('count')} instances)  "
+        f"system role={cfg.get('model', {}).get('system_role')}",
+        f"score {_fmt(m.get('score'))}{_ci(m.get('ci', {}).get('avg'))}   "
+        f"(mean over {m.get('n', [0])[0]} instances; {m.get('invalid', [0])[0]} without a score)",
+    ]
+    for title, key in (("source", "by_source"), ("dimension", "by_dimension")):
+        groups = m.get(key) or {}
+        if groups:
+            width = max(len(title), *(len(k) for k in groups))
+            lines.append(f"  {title:<{width}}  {'score':>6}  {'n':>4}  {'invalid':>7}")
+            for name, g in groups.items():
+                lines.append(f"  {name:<{width}}  {_fmt(g['score']):>6}  {g['n']:>4}  {g['invalid']:>7}")
+    rubrics = m.get("rubrics") or {}
+    if rubrics:
+        lines.append(
+            f"rubric judgements: {rubrics['judged']} ({rubrics['invalid']} without a score); "
+            f"judge answers: {rubrics['samples']} ({rubrics['samples_invalid']} unreadable after re-asks, "
+            f"{rubrics['reasked']} re-asked)"
+        )
+    repeats = m.get("judge_repeats") or {}
+    if repeats.get("r", 1) > 1:
+        scores = ", ".join(_fmt(s) for s in repeats["scores"])
+        lines.append(f"judge repeats: {repeats['r']}  scores {scores}  std {_fmt(repeats.get('std'))}")
+    if m.get("failed"):
+        lines.append(f"FAILED: {m['failed']} instance(s) (see failures in results.json)")
+    usage = _usage_line(results)
+    if usage:
+        lines.append(usage)
     if run_dir:
         lines.append(f"run directory: {run_dir}")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench import __version__
-from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool, normalize_spec
+from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
@@ -50,6 +50,14 @@ def open_cache(setting: str | None) -> CallCache | None:
     if setting == "":
         return None
     return CallCache(Path(setting).expanduser() if setting else default_call_cache())
+
+
+def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -> Backend:
+    """The (shared) backend for a role; API backends get the run's concurrency unless set."""
+    args = dict(role_config.args)
+    if normalize_spec(role_config.spec).startswith("openai/"):
+        args.setdefault("concurrency", str(concurrency))
+    return pool.get(role_config.spec, args)
 
 
 def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
@@ -89,9 +97,13 @@ class RunRecorder:
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush("running")
 
-    def results(self, status: str, with_ci: bool) -> dict[str, Any]:
+    def metrics(self, with_ci: bool) -> dict[str, Any]:
+        """The task's metrics over the conversations so far (other tasks override this)."""
         scores = score_matrix(self.conversations, self.turns)
-        metrics = alignment_metrics(scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0)
+        return alignment_metrics(scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0)
+
+    def results(self, status: str, with_ci: bool) -> dict[str, Any]:
+        metrics = self.metrics(with_ci)
         failed = [c for c in self.conversations if c.status == "failed"]
         metrics["failed"] = len(failed)
         metrics["planned"] = len(self.conversations)
@@ -118,18 +130,24 @@ class RunRecorder:
         return results
 
 
-def _header(
-    config: RunConfig, personas: PersonaSet, roles: dict[str, Role], prompts: dict[str, Any]
-) -> dict[str, Any]:
-    recorded = config.record()
-    for name, role in roles.items():
-        recorded[name]["backend"] = role.backend.describe()
-    recorded["personas"] = {
+def persona_set_record(personas: PersonaSet) -> dict[str, Any]:
+    return {
         "set": personas.name,
         "source": personas.source,
         "count": len(personas.personas),
         "sha256": personas.sha256,
     }
+
+
+def run_header(
+    config: Any, roles: dict[str, Role], prompts: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """The fixed part of results.json. `config` is a task's config (record(), config_hash(), model);
+    `inputs` describes what was evaluated (persona set or dataset: set, source, count, sha256)."""
+    recorded = config.record()
+    for name, role in roles.items():
+        recorded[name]["backend"] = role.backend.describe()
+    recorded["personas"] = inputs
     recorded["prompts"] = prompts
     recorded["packages"] = package_versions()
     recorded["machine"] = machine()
@@ -142,13 +160,6 @@ def _header(
     }
 
 
-def backend_for(pool: BackendPool, role: RoleConfig, concurrency: int):
-    args = dict(role.args)
-    if normalize_spec(role.spec).startswith("openai/"):
-        args.setdefault("concurrency", str(concurrency))
-    return pool.get(role.spec, args)
-
-
 async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
     config, out, personas, pool = prepared.config, prepared.out, prepared.personas, prepared.pool
     protocol = get_protocol(config.protocol)
@@ -158,7 +169,7 @@ async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> di
     try:
 
         def backend(role_config):
-            return backend_for(pool, role_config, config.concurrency)
+            return role_backend(pool, role_config, config.concurrency)
 
         roles = {
             "model": Role("model", backend(config.model), cache),
@@ -177,11 +188,14 @@ async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> di
         if explicit_prompt is not None:
             prompts["model_system"] = explicit_prompt.record()
             roles["model"].prompt_version = explicit_prompt.tag
+        header = run_header(config, roles, prompts, persona_set_record(personas))
+        if explicit_prompt is not None:  # templates without a system role get the persona folded in
+            header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
 
         conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
         recorder = RunRecorder(
             out,
-            _header(config, personas, roles, prompts),
+            header,
             conversations,
             config.turns,
             config.seed,
@@ -262,7 +276,7 @@ def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
     personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
     pool = BackendPool()
     for role in (config.model, config.simulator, config.judge):
-        backend_for(pool, role, config.concurrency)  # unknown providers, missing paths, missing extras
+        role_backend(pool, role, config.concurrency)  # unknown providers, missing paths, missing extras
     check_output_dir(out, config.config_hash(), overwrite)
     return PreparedRun(config, out, personas, pool)
 

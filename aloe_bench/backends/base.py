@@ -99,6 +99,12 @@ class Backend(ABC):
     def check(self) -> None:
         """Fail fast, before a run starts, on input that can never work (missing path, missing extra)."""
 
+    def system_role(self) -> str:
+        """How a system message reaches the model: "native" (the chat template renders it), "folded"
+        (the template has no system role: the text goes in front of the first user turn), or
+        "passed" (sent to a server as a system message; the server's template decides)."""
+        return "passed"
+
     @abstractmethod
     async def generate(
         self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL

@@ -27,6 +27,11 @@ def supports_system_role(tokenizer: Any) -> bool:
     return ok
 
 
+def system_role_mode(tokenizer: Any) -> str:
+    """ "native" when the template renders system messages, else "folded" (see `prepare_messages`)."""
+    return "native" if supports_system_role(tokenizer) else "folded"
+
+
 def fold_system_message(messages: list[Message]) -> list[Message]:
     """For templates without a system role: the system text goes in front of the first user turn."""
     if not messages or messages[0]["role"] != "system":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion
-from aloe_bench.backends.chat_template import render_prompt
+from aloe_bench.backends.chat_template import render_prompt, system_role_mode
 from aloe_bench.errors import BackendFatalError, UserInputError
 
 
@@ -97,35 +97,54 @@ class HFBackend(BatchingBackend):
             return "cuda" if torch.cuda.is_available() else "cpu"
         return device
 
+    def _source(self) -> str:
+        return str(self.path) if self._local else self.name
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        return {
+            "revision": self.args.get("revision"),
+            "trust_remote_code": _truthy(self.args.get("trust_remote_code")),
+        }
+
+    def _load_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self._source(), **self._common_kwargs())
+        except (OSError, ValueError) as exc:
+            raise BackendFatalError(f"could not load hf model {self.name}: {_first_line(exc)}") from exc
+
     def _load(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        source = str(self.path) if self._local else self.name
         device = self._device()
         dtype = self.args.get("dtype", "auto")
         if dtype == "auto":
             # bf16 on accelerators (the paper's setting); float32 on CPU, where bf16 matmuls are slow.
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        common = {
-            "revision": self.args.get("revision"),
-            "trust_remote_code": _truthy(self.args.get("trust_remote_code")),
-        }
+        tok = self.tokenizer or self._load_tokenizer()
+        model_kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+        if "attn_implementation" in self.args:
+            model_kwargs["attn_implementation"] = self.args["attn_implementation"]
         try:
-            tok = AutoTokenizer.from_pretrained(source, **common)
-            model_kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
-            if "attn_implementation" in self.args:
-                model_kwargs["attn_implementation"] = self.args["attn_implementation"]
-            model = AutoModelForCausalLM.from_pretrained(source, **common, **model_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                self._source(), **self._common_kwargs(), **model_kwargs
+            )
         except (OSError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendFatalError(f"could not load hf model {self.name}: {first_line}") from exc
+            raise BackendFatalError(f"could not load hf model {self.name}: {_first_line(exc)}") from exc
         model.to(device).eval()
         tok.padding_side = "left"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
         self.tokenizer, self.model = tok, model
         self._eos_ids = _eos_ids(model, tok)
+
+    def system_role(self) -> str:
+        """Needs only the tokenizer, so a fully cached run records it without loading the weights."""
+        if self.tokenizer is None:
+            self.tokenizer = self._load_tokenizer()
+        return system_role_mode(self.tokenizer)
 
     # -- generation ---------------------------------------------------------------------------------
     def _generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
@@ -190,6 +209,10 @@ def _eos_ids(model: Any, tok: Any) -> list[int]:
     if tok.eos_token_id is not None:
         ids.add(tok.eos_token_id)
     return sorted(ids)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _truthy(value: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion
-from aloe_bench.backends.chat_template import render_prompt
+from aloe_bench.backends.chat_template import render_prompt, system_role_mode
 from aloe_bench.backends.hf import checkpoint_fingerprint, hub_fingerprint, looks_like_path
 from aloe_bench.errors import BackendFatalError, UserInputError
 
@@ -62,6 +62,22 @@ class VLLMBackend(BatchingBackend):
             k: v for k, v in ident["args"].items() if k in ("dtype", "revision", "max_model_len")
         }
         return ident
+
+    def system_role(self) -> str:
+        """From the checkpoint's tokenizer (transformers), without starting the engine."""
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(
+                    self.name,
+                    revision=self.args.get("revision"),
+                    trust_remote_code=_ENGINE_ARGS["trust_remote_code"](self.args.get("trust_remote_code")),
+                )
+            except (OSError, ValueError) as exc:
+                raise BackendFatalError(f"could not load the tokenizer of {self.name}: {exc}") from exc
+        return system_role_mode(tokenizer)
 
     def _load(self) -> None:
         from vllm import LLM

@@ -1,18 +1,28 @@
-"""`aloe-bench run`: score a model on ALOE (or resume a run)."""
+"""`aloe-bench run`: score a model on a task of the suite (or resume a run).
+
+A task's `metadata.aloe.kind` picks the flow: `aloe` (default: simulated user, K turns, per-turn
+judge) or `multifaceted` (stated preferences, one reply per instance, rubric grading)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
 from aloe_bench.commands._common import add_role_arguments, role_config
 from aloe_bench.config import RunConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.tasks import load_task_settings
 
+if TYPE_CHECKING:
+    from aloe_bench.multifaceted.runner import MultifacetedConfig
+
 EXAMPLES = """examples:
   aloe-bench run --task aloe_demo --model embedded                 # offline, a few minutes on a CPU
   aloe-bench run --task aloe_paper --model hf/meta-llama/Meta-Llama-3-8B-Instruct   # the paper's setup
+  aloe-bench run --task aloe_explicit_demo --model embedded        # the persona stated in the system message
+  aloe-bench run --task multifaceted_demo --model embedded --limit 2   # Multifaceted Bench, shipped sample
+  aloe-bench run --task multifaceted --data path/to/multifaceted_bench.parquet --model hf/... --judge openai/...
   aloe-bench run --model hf/./my-checkpoint --simulator openai/gpt-4o-mini-2024-07-18 \\
       --judge openai/gpt-4o-mini-2024-07-18 --personas aloe --turns 10
 Re-running the same command resumes: finished calls come from the call cache."""
@@ -42,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--task",
         metavar="NAME",
-        help="a task of the suite (aloe_demo, aloe_paper, aloe_history, ...) or a task YAML",
+        help="a task of the suite (aloe_demo, aloe_paper, aloe_explicit, multifaceted, ...) or a task YAML",
     )
     add_role_arguments(p, "model")
     add_role_arguments(p, "simulator")
@@ -68,6 +78,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--concurrency", type=int, metavar="N", help="requests in flight per API backend (default 32)"
     )
+    mf = p.add_argument_group("multifaceted tasks")
+    mf.add_argument(
+        "--data",
+        metavar="PATH",
+        help="Multifaceted Bench rows: a JSON/JSONL/Parquet file or folder, or `sample` (shipped); "
+        "default: the Hugging Face dataset kaist-ai/Multifaceted-Bench",
+    )
+    mf.add_argument(
+        "--judge-repeats",
+        type=int,
+        metavar="R",
+        help="judge every rubric R times (distinct seeds); scores are averaged, their spread reported",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--output", metavar="DIR", help="run directory (default runs/<task or personas>__<model>)")
     o.add_argument(
@@ -79,12 +102,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def build_config(args: argparse.Namespace) -> RunConfig:
+# Flags that belong to one flow only: given to the other, they are refused, not ignored.
+_MULTIFACETED_ONLY = {"data": "--data", "judge_repeats": "--judge-repeats"}
+_ALOE_ONLY = {
+    "personas": "--personas",
+    "data_dir": "--data-dir",
+    "turns": "--turns",
+    "protocol": "--protocol",
+    "simulator": "--simulator",
+    "simulator_args": "--simulator-args",
+    "simulator_base_url": "--simulator-base-url",
+    "simulator_max_new_tokens": "--simulator-max-new-tokens",
+    "simulator_temperature": "--simulator-temperature",
+    "simulator_top_p": "--simulator-top-p",
+}
+_MULTIFACETED_FIELDS = {
+    "data": str,
+    "limit": int,
+    "seed": int,
+    "judge_reasks": int,
+    "judge_repeats": int,
+    "concurrency": int,
+    "n_bootstrap": int,
+}
+KINDS = ("aloe", "multifaceted")
+
+
+def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str]:
+    """(task name, its settings, its kind); no --task means an ALOE run from flags alone."""
     task_name, task = (None, {})
-    if args.task:
+    if getattr(args, "task", None):
         task_name, task = load_task_settings(args.task)
+    kind = task.pop("kind", "aloe")
+    if kind not in KINDS:
+        raise UserInputError(f"task {task_name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    return task_name, task, kind
+
+
+def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:
+    for dest, flag in flags.items():
+        if getattr(args, dest, None) is not None:
+            raise UserInputError(f"{flag} {why}")
+
+
+def _typed(args: argparse.Namespace, task_name, task: dict[str, Any], fields: dict[str, type]) -> dict:
+    """CLI flags override the task's settings; values are checked against their types."""
     values = {}
-    for field, kind in _RUN_FIELDS.items():
+    for field, kind in fields.items():
         cli_value = getattr(args, field, None)
         value = cli_value if cli_value is not None else task.get(field)
         if value is not None:
@@ -94,6 +158,18 @@ def build_config(args: argparse.Namespace) -> RunConfig:
                 raise UserInputError(
                     f"task {task_name}: {field} must be {kind.__name__}, got {value!r}"
                 ) from None
+    return values
+
+
+def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> RunConfig:
+    task_name, task, kind = loaded or load_task(args)
+    _refuse_flags(
+        args,
+        _MULTIFACETED_ONLY,
+        "is for Multifaceted tasks (--task multifaceted or multifaceted_demo); "
+        + (f"task {task_name} is an ALOE task" if task_name else "ALOE runs take --personas"),
+    )
+    values = _typed(args, task_name, task, _RUN_FIELDS)
     config = RunConfig(
         model=role_config(args, "model", task, None),
         simulator=role_config(args, "simulator", task, "embedded"),
@@ -107,27 +183,60 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> MultifacetedConfig:
+    from aloe_bench.multifaceted.runner import MultifacetedConfig
+
+    task_name, task, _ = loaded
+    _refuse_flags(
+        args, _ALOE_ONLY, f"does not apply to task {task_name} (one reply per instance, no simulated user)"
+    )
+    config = MultifacetedConfig(
+        model=role_config(args, "model", task, None),
+        judge=role_config(args, "judge", task, "embedded"),
+        task=task_name,
+        output=args.output,
+        cache="" if args.no_cache else args.cache,
+        **_typed(args, task_name, task, _MULTIFACETED_FIELDS),
+    )
+    config.validate()
+    return config
+
+
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
-    from aloe_bench.report import summary_table
-    from aloe_bench.runner import execute_run, prepare_run
+    from aloe_bench.report import rubric_summary, summary_table
 
-    config = build_config(args)
-    prepared = prepare_run(config, overwrite=args.overwrite)
-    if config.judge.spec == "embedded":
+    loaded = load_task(args)
+    progress = False if args.no_progress else None
+    if loaded[2] == "multifaceted":
+        from aloe_bench.multifaceted import run_multifaceted
+
+        config = build_multifaceted_config(args, loaded)
+        _warn_embedded_judge(config.judge.spec)
+        out, results = run_multifaceted(config, overwrite=args.overwrite, progress=progress)
+        print(rubric_summary(results, str(out)))
+        what = "instance(s)"
+    else:
+        from aloe_bench.runner import execute_run, prepare_run
+
+        config = build_config(args, loaded)
+        prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
+        _warn_embedded_judge(config.judge.spec)
+        results = execute_run(prepared, progress=progress)
+        out = prepared.out
+        print(summary_table(results, str(out)))
+        what = "conversation(s)"
+    failed = results["metrics"].get("failed", 0)
+    if failed:
+        print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
+        return EXIT_FAILED_CONVERSATIONS
+    return 0
+
+
+def _warn_embedded_judge(spec: str) -> None:
+    if spec == "embedded":
         print(
             "note: the embedded 135M model is the judge: it proves the pipeline runs offline, but it cannot judge. "
             "For real scores pass a capable judge, e.g. --judge openai/gpt-4o-mini-2024-07-18.",
             file=sys.stderr,
         )
-    results = execute_run(prepared, progress=False if args.no_progress else None)
-    out = prepared.out
-    print(summary_table(results, str(out)))
-    failed = results["metrics"].get("failed", 0)
-    if failed:
-        print(
-            f"aloe-bench: {failed} conversation(s) failed; their reasons are in {out}/results.json",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED_CONVERSATIONS
-    return 0

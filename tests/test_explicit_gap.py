@@ -1,0 +1,139 @@
+"""aloe_explicit (the persona stated in the system message) and `aloe-bench gap` (the inference gap)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aloe_bench.gap import paired_turn_gap
+from aloe_bench.results import load_run, score_matrix
+from aloe_bench.tasks import load_task_settings
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--limit", "2", "--turns", "2", "--max-new-tokens", "16", "--simulator-max-new-tokens", "16",
+        "--judge-max-new-tokens", "8", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def checkout_tasks(monkeypatch):
+    """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
+    monkeypatch.setattr("aloe_bench.tasks.tasks_dir", lambda: REPO / "tasks")
+
+
+@pytest.mark.parametrize(
+    ("explicit", "hidden"), [("aloe_explicit", "aloe_paper"), ("aloe_explicit_demo", "aloe_demo")]
+)
+def test_explicit_tasks_differ_from_hidden_only_in_disclosure(explicit, hidden):
+    _, stated = load_task_settings(explicit)
+    _, base = load_task_settings(hidden)
+    assert stated.pop("persona_disclosure") == "system"
+    assert base.get("persona_disclosure", "hidden") == "hidden"
+    assert stated == {k: v for k, v in base.items() if k != "persona_disclosure"}
+
+
+def test_paired_gap_hand_computed():
+    implicit = np.array([[3, 4], [2, np.nan], [4, 4]], float)
+    explicit = np.array([[4, 5], [3, 3], [4, 5]], float)
+    g = paired_turn_gap(implicit, explicit, n_bootstrap=1000, seed=1)
+    t1, t2 = g["turns"]
+    assert t1["gap"] == pytest.approx(2 / 3, abs=1e-6) and t1["n"] == 3
+    assert (t1["implicit"], t1["explicit"]) == (pytest.approx(3.0), pytest.approx(11 / 3, abs=1e-6))
+    # turn 2: persona 2 has no implicit judgement, so only personas 1 and 3 pair up
+    assert t2["gap"] == pytest.approx(1.0) and t2["n"] == 2
+    assert (t2["implicit"], t2["explicit"]) == (pytest.approx(4.0), pytest.approx(5.0))
+    # per persona mean paired difference: 1, 1, 0.5
+    assert g["overall"]["gap"] == pytest.approx(2.5 / 3, abs=1e-6) and g["overall"]["n"] == 3
+    for row in (t1, t2, g["overall"]):
+        lo, hi = row["ci"]
+        assert lo <= row["gap"] <= hi
+    assert g["overall"]["ci"][0] >= 0.5 and g["overall"]["ci"][1] <= 1.0  # bounded by the persona diffs
+
+    same = paired_turn_gap(implicit, implicit, n_bootstrap=200)
+    assert same["overall"]["gap"] == 0 and same["overall"]["ci"] == [0, 0]
+    assert all(t["gap"] == 0 and t["ci"] == [0, 0] for t in same["turns"])
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, embedded_checkpoint):
+    """The same two demo personas, hidden and stated, the embedded model in every role."""
+    from aloe_bench.cli import main
+
+    base = tmp_path_factory.mktemp("gap")
+    for task in ("aloe_demo", "aloe_explicit_demo"):
+        code = main(["run", "--task", str(REPO / "tasks" / "aloe" / f"{task}.yaml"), "--model", "embedded",
+                     "--output", str(base / task), "--cache", str(base / "calls.sqlite"), *TINY])  # fmt: skip
+        assert code == 0
+    return base / "aloe_demo", base / "aloe_explicit_demo"
+
+
+def test_explicit_run_states_the_persona(two_runs):
+    hidden, stated = load_run(two_runs[0]), load_run(two_runs[1])
+    assert hidden.config["persona_disclosure"] == "hidden" and stated.config["persona_disclosure"] == "system"
+    assert stated.config["prompts"]["model_system"]["name"] == "model/explicit-persona"
+    assert stated.config["model"]["system_role"] == "native"
+    assert [c.id for c in stated.conversations] == [c.id for c in hidden.conversations]
+    for a, b in zip(hidden.conversations, stated.conversations, strict=True):
+        assert a.status == b.status == "complete" and len(b.turns) == 2
+        assert a.turns[0].user == b.turns[0].user  # same persona, same seed: the same opening message
+    # The persona (~200 tokens) reaches the model under test on each of its 4 calls in the explicit run.
+    extra = (
+        stated.results["usage"]["model"]["prompt_tokens"] - hidden.results["usage"]["model"]["prompt_tokens"]
+    )
+    assert extra > 4 * 100
+
+
+def test_gap_prints_per_turn_differences_with_cis(two_runs, cli, tmp_path):
+    code, out, err = cli("gap", *two_runs, "--json", tmp_path / "gap.json", "--n-bootstrap", "500")
+    assert code == 0, err
+    result = json.loads((tmp_path / "gap.json").read_text())
+    hidden, stated = load_run(two_runs[0]), load_run(two_runs[1])
+    a, b = score_matrix(hidden.conversations, 2), score_matrix(stated.conversations, 2)
+    lines = out.splitlines()
+    assert lines[0].startswith("Inference gap") and "(2 paired)" in lines[0]
+    for k, row in enumerate(result["turns"]):
+        both = ~np.isnan(a[:, k]) & ~np.isnan(b[:, k])
+        assert row["gap"] == pytest.approx(np.mean(b[both, k] - a[both, k]), abs=1e-6)
+        printed = next(line for line in lines if line.split()[:1] == [str(k + 1)])
+        assert f"{row['gap']:+.3f}" in printed and f"[{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]" in printed
+    overall = next(line for line in lines if line.split()[:1] == ["all"])
+    assert f"{result['overall']['gap']:+.3f}" in overall and "[" in overall
+
+
+def _edited_copy(src: Path, dst: Path, **changes) -> Path:
+    shutil.copytree(src, dst)
+    results = json.loads((dst / "results.json").read_text())
+    for dotted, value in changes.items():
+        node = results["config"]
+        *path, last = dotted.split("__")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    (dst / "results.json").write_text(json.dumps(results))
+    return dst
+
+
+def test_gap_refuses_runs_that_differ_in_more_than_disclosure(two_runs, cli, tmp_path):
+    hidden, stated = two_runs
+    code, _, err = cli("gap", stated, hidden)
+    assert code == 2 and "first run must hide the persona" in err
+    code, _, err = cli("gap", hidden, hidden)
+    assert code == 2 and "(got hidden, hidden)" in err
+    cases = {
+        "turns": ({"turns": 3}, "different turns"),
+        "judge": ({"judge__spec": "openai/gpt-4o-mini-2024-07-18"}, "different judge (embedded vs openai/"),
+        "simulator": ({"simulator__temperature": 0.7}, "different simulated user"),
+        "personas": ({"personas__sha256": "0" * 64}, "different personas"),
+        "model": ({"model__spec": "hf/other"}, "different model under test"),
+        "kind": ({"kind": "multifaceted"}, "is a multifaceted run"),
+    }
+    for name, (changes, message) in cases.items():
+        edited = _edited_copy(stated, tmp_path / name, **changes)
+        code, out, err = cli("gap", hidden, edited)
+        assert code == 2 and message in err, (name, err)
+        assert len([line for line in err.splitlines() if line]) == 1 and not out
+    code, _, err = cli("gap", hidden, tmp_path / "missing")
+    assert code == 2 and "is not a run directory" in err
