@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ SUFFIX_FORMATS = {
     ".html": "html",
     ".htm": "html",
 }
+LATEX_SYMBOLS = {"Δ": r"$\Delta$", "²": r"$^2$", "−": "--"}
 # Judges whose scores carry no signal (see README: the embedded model cannot judge).
 NOISE_JUDGES = {"embedded": "the embedded SmolLM2-135M model"}
 
@@ -267,6 +269,12 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _bold_prefix(remark: str) -> str:
+    """`warning: text` -> `**warning:** text` (Markdown)."""
+    head, sep, rest = remark.partition(": ")
+    return f"**{head}:** {rest}" if sep else remark
+
+
 def render(board: Leaderboard, fmt: str, links: dict[str, str] | None = None) -> str:
     """The table in one of FORMATS, with its warnings and notes where the format has room for them."""
     remarks = [*board.warnings, *(f"note: {n}" for n in board.notes)]
@@ -274,9 +282,12 @@ def render(board: Leaderboard, fmt: str, links: dict[str, str] | None = None) ->
         return board.frame.to_csv(index=False)  # the `setup` column carries the flags
     shown = display_frame(board, links)
     if fmt == "md":
-        return _markdown(shown) + "\n" + "".join(f"\n> {r}\n" for r in remarks)
+        return _markdown(shown) + "\n" + "".join(f"\n> {_bold_prefix(r)}\n" for r in remarks)
     if fmt == "latex":
-        return shown.to_latex(index=False, escape=True) + "".join(f"% {r}\n" for r in remarks)
+        table = shown.to_latex(index=False, escape=True)
+        for char, command in LATEX_SYMBOLS.items():  # symbols pdflatex lacks in text mode
+            table = table.replace(char, command)
+        return table + "".join(f"% {r}\n" for r in remarks)
     if fmt == "html":
         table = shown.to_html(index=False, escape=True, border=0, classes="aloe-leaderboard")
         return table + "\n" + "".join(f'<p class="aloe-remark">{html.escape(r)}</p>\n' for r in remarks)
@@ -345,7 +356,9 @@ def publish(
         if base is None:
             raise UserInputError(f"--baseline {baseline} is not one of the runs in {board / BOARD_RUNS}")
     result = build_leaderboard(infos, base, n_bootstrap=n_bootstrap, seed=seed)
-    links = {str(i.path): f"[{i.label}]({BOARD_RUNS}/{i.path.name}/)" for i in infos}
+    # Paths relative to the board, so its files read the same wherever it was built from.
+    result.frame["run"] = [Path(os.path.relpath(run, board)).as_posix() for run in result.frame["run"]]
+    links = {f"{BOARD_RUNS}/{i.path.name}": f"[{i.label}]({BOARD_RUNS}/{i.path.name}/)" for i in infos}
     curves = board / "curves.png"
     plot_curves(infos, curves)
     readme = "\n".join(

@@ -71,7 +71,7 @@ def test_mismatched_judge_is_flagged_and_ranked_apart(runs, cli):
     assert [r.split(" | ")[1] for r in rows] == ["hf/better", "hf/base", "hf/other"]
     assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 2", "| 1"]  # its own group
     assert rows[2].rstrip(" |").endswith("differs: judge") and "differs" not in rows[0] + rows[1]
-    assert "> warning: 1 of 3 runs differ in judge" in out  # the Markdown carries it too
+    assert "> **warning:** 1 of 3 runs differ in judge" in out  # the Markdown carries it too
 
 
 def test_other_setup_differences_are_named(tmp_path):
@@ -122,6 +122,8 @@ def test_formats_follow_the_output_suffix(runs, cli, tmp_path, suffix, marker):
     assert marker in text
     if suffix != ".csv":
         assert "A" in text and "hf/better" in text  # label, with the spec in its own column
+    if suffix == ".tex":
+        assert "N-R$^2$" in text and "²" not in text  # pdflatex-safe
 
 
 def test_bad_inputs_give_one_line(runs, cli, tmp_path):
@@ -195,7 +197,7 @@ def test_leaderboard_plot_and_compare_read_a_real_run(tmp_path, cli, embedded_ch
     assert row["conversations"] == metrics["conversations"]
     assert (row["avg"] == metrics["avg"]) or (pd.isna(row["avg"]) and metrics["avg"] is None)
     code, md, err = cli("leaderboard", out)
-    assert code == 0 and "cannot judge" in err and "> note: judge `embedded`" in md
+    assert code == 0 and "cannot judge" in err and "> **note:** judge `embedded`" in md
 
     code, _, err = cli("plot", out, "--output", tmp_path / "curves.png", "--dpi", "100")
     assert code == 0, err
