@@ -93,3 +93,10 @@ def test_flat_curve_has_no_normalized_line(tmp_path):
 def test_bad_output_name_is_one_line(two_runs, tmp_path, cli):
     code, _, err = cli("plot", *two_runs, "--output", tmp_path / "curves.jpg")
     assert code == 2 and ".png, .svg or .pdf" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["plot", "leaderboard", "compare", None])
+def test_help_renders(cli, command):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(*([command] if command else []), "--help")
+    assert exit_info.value.code == 0

@@ -12,7 +12,7 @@ EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
-        help="plot AL(k) per turn for runs, with 95% bootstrap bands",
+        help="plot AL(k) per turn for runs, with 95%% bootstrap bands",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
