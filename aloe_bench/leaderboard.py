@@ -318,7 +318,10 @@ persona chats with the model for K turns and a judge scores every reply 1–5 (A
 mean of the per-turn alignment AL(k), **IR** its least-squares slope per turn, **N-IR** and **N-R²**
 the slope and fit of the min–max normalised curve. Brackets are 95% bootstrap intervals over
 conversations. Runs under different judges, simulated users, protocols, persona sets or turn counts
-are ranked in separate groups (`#` restarts) and flagged in the `setup` column.
+are ranked in separate groups (`#` restarts) and flagged in the `setup` column. Against the
+baseline, ΔAVG is the difference of the AVGs; paired Δ is the mean per-persona difference over the
+personas both runs scored (a persona's mean score over turns is the unit), with its paired bootstrap
+95% CI, Wilcoxon signed-rank p and Holm-corrected p.
 """
 
 
