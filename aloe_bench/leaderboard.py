@@ -128,7 +128,8 @@ def build_leaderboard(
     frame.insert(0, "rank", frame.groupby("_setup_id").cumcount() + 1)
     frame = frame.drop(columns=["_group", "_setup_id", "_avg", "_best"]).reset_index(drop=True)
 
-    reference_name = f"the baseline {baseline.label}" if baseline else "the reference setup (the most common)"
+    first = next(info for info in infos if info.setup == reference)
+    reference_name = f"the baseline '{first.label}'" if baseline else f"the setup of '{first.label}'"
     warning = setup_warning(infos, reference, reference_name)
     warnings = [f"{warning}; they are ranked in a group of their own"] if warning else []
     return Leaderboard(frame, warnings, _notes(infos), baseline.label if baseline else None)

@@ -151,9 +151,7 @@ def reference_setup(infos: list[RunInfo], baseline: RunInfo | None = None) -> Ru
     return next(info.setup for info in infos if counts[info.setup] == best)
 
 
-def setup_warning(
-    infos: list[RunInfo], reference: RunSetup, reference_name: str = "the reference setup"
-) -> str | None:
+def setup_warning(infos: list[RunInfo], reference: RunSetup, reference_name: str) -> str | None:
     """One line saying which runs were made under another setup, or None when all match."""
     odd = [info for info in infos if info.setup != reference]
     if not odd:
@@ -162,8 +160,8 @@ def setup_warning(
         {name for info in odd for name in info.setup.differences(reference)}, key=list(SETUP_FIELDS).index
     )
     words = ", ".join(SETUP_FIELDS[f] for f in fields)
-    names = ", ".join(info.label for info in odd)
+    names = ", ".join(f"'{info.label}'" for info in odd)
     return (
-        f"warning: {len(odd)} of {len(infos)} runs differ in {words} from {reference_name} "
-        f"({names}); their scores are not comparable with the others"
+        f"warning: {len(odd)} of {len(infos)} runs ({names}) differ in {words} from {reference_name}; "
+        "their scores are not comparable with the others"
     )

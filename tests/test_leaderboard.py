@@ -66,12 +66,12 @@ def test_mismatched_judge_is_flagged_and_ranked_apart(runs, cli):
     # The other-judge run has the highest AVG, but it must not top the others' ranking.
     code, out, err = cli("leaderboard", runs["base"], runs["other_judge"], runs["better"])
     assert code == 0
-    assert "warning: 1 of 3 runs differ in judge" in err and "hf/other" in err
+    assert "warning: 1 of 3 runs ('hf/other') differ in judge from the setup of 'hf/base'" in err
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[1] for r in rows] == ["hf/better", "hf/base", "hf/other"]
     assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 2", "| 1"]  # its own group
     assert rows[2].rstrip(" |").endswith("differs: judge") and "differs" not in rows[0] + rows[1]
-    assert "> **warning:** 1 of 3 runs differ in judge" in out  # the Markdown carries it too
+    assert "> **warning:** 1 of 3 runs ('hf/other') differ in judge" in out  # the Markdown carries it too
 
 
 def test_other_setup_differences_are_named(tmp_path):

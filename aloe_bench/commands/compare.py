@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     if len(infos) < 2:
         raise UserInputError("compare needs two different run directories (RUN_A RUN_B)")
     base, others = infos[0], infos[1:]
-    warning = setup_warning(infos, base.setup, f"the setup of {base.label}")
+    warning = setup_warning(infos, base.setup, f"the setup of '{base.label}'")
     if warning:
         print(f"aloe-bench: {warning}", file=sys.stderr)
     comparisons = compare_to_baseline(
