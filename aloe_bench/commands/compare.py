@@ -1,0 +1,75 @@
+"""`aloe-bench compare RUN_A RUN_B [RUN ...]`: paired difference by persona, with bootstrap CI and Wilcoxon p."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXAMPLES = """examples:
+  aloe-bench compare runs/base runs/finetuned              # finetuned − base, per persona
+  aloe-bench compare runs/base runs/ft-a runs/ft-b          # each against the first, Holm-corrected
+The unit is a persona's mean score over turns: the runs are paired by persona id."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="paired comparison of runs over the same personas (bootstrap CI, Wilcoxon p)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("baseline", metavar="RUN_A", help="the reference run directory (A)")
+    p.add_argument("runs", metavar="RUN_B", nargs="+", help="run directories compared against A (B − A)")
+    p.add_argument(
+        "--label", action="extend", nargs="+", metavar="NAME", help="labels, in the order of the runs"
+    )
+    p.add_argument(
+        "--n-bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON to FILE")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aloe_bench.compare import baseline_summary, compare_to_baseline, comparison_report
+    from aloe_bench.errors import UserInputError
+    from aloe_bench.results import write_json_atomic
+    from aloe_bench.runinfo import load_runs, setup_warning
+
+    if args.n_bootstrap < 1:
+        raise UserInputError(f"--n-bootstrap must be at least 1 (got {args.n_bootstrap})")
+    infos = load_runs([args.baseline, *args.runs], args.label)
+    if len(infos) < 2:
+        raise UserInputError("compare needs two different run directories (RUN_A RUN_B)")
+    base, others = infos[0], infos[1:]
+    warning = setup_warning(infos, base.setup, f"the setup of '{base.label}'")
+    if warning:
+        print(f"aloe-bench: {warning}", file=sys.stderr)
+    comparisons = compare_to_baseline(
+        base.run, [o.run for o in others], n_bootstrap=args.n_bootstrap, seed=args.seed
+    )
+    if len(others) == 1:
+        comparisons[0].p_holm = None  # one test: nothing to correct
+    blocks = [comparison_report(base.label, o.label, c) for o, c in zip(others, comparisons, strict=True)]
+    if len(others) > 1:
+        blocks.append(baseline_summary(base.label, [o.label for o in others], comparisons))
+    print("\n\n".join(blocks))
+    if args.json:
+        write_json_atomic(
+            Path(args.json),
+            {
+                "baseline": {"label": base.label, "run": str(base.path)},
+                "comparisons": [
+                    {"label": o.label, "run": str(o.path), **c.to_dict()}
+                    for o, c in zip(others, comparisons, strict=True)
+                ],
+            },
+        )
+    if any(c.overall.n == 0 for c in comparisons):
+        raise UserInputError(
+            "some runs share no scored persona with the baseline; compare runs over the same persona set"
+        )
+    return 0
