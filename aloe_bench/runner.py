@@ -10,13 +10,14 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from aloe_bench import __version__
-from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RunConfig
 from aloe_bench.errors import UserInputError
@@ -36,7 +37,7 @@ from aloe_bench.results import (
     write_conversations,
     write_json_atomic,
 )
-from aloe_bench.roles import Role
+from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,16 @@ def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
 
 @dataclass
 class RunRecorder:
-    """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites)."""
+    """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites).
+    With `out=None` it only computes the results (the lm-eval path, where lm-eval writes the files)."""
 
-    out: Path
+    out: Path | None
     header: dict[str, Any]
     conversations: list[ConversationRecord]
     turns: int
     seed: int
     n_bootstrap: int
-    roles: dict[str, Role]
+    usage: Mapping[str, Usage]  # per role, live counters
     interval_s: float = 2.0
     _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
@@ -101,14 +103,15 @@ class RunRecorder:
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
-            "usage": {name: role.usage.to_dict() for name, role in self.roles.items()},
+            "usage": {name: usage.to_dict() for name, usage in self.usage.items()},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
 
     def flush(self, status: str) -> dict[str, Any]:
         results = self.results(status, with_ci=status != "running")
-        write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
-        write_json_atomic(self.out / RESULTS_FILE, results)
+        if self.out is not None:
+            write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
+            write_json_atomic(self.out / RESULTS_FILE, results)
         self._dirty, self._last = False, time.perf_counter()
         return results
 
@@ -137,101 +140,125 @@ def _header(
     }
 
 
-async def _run_async(
-    config: RunConfig, out: Path, personas: PersonaSet, progress_enabled: bool | None
-) -> dict[str, Any]:
+async def run_engine(
+    config: RunConfig,
+    personas: PersonaSet,
+    *,
+    pool: BackendPool,
+    cache: CallCache | None,
+    out: Path | None,
+    progress_enabled: bool | None = None,
+    backends: Mapping[str, Backend] | None = None,
+) -> tuple[dict[str, Any], list[ConversationRecord]]:
+    """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
+
+    `backends` replaces the backend of a role by name (the lm-eval interception hands in the LM it
+    was called on as the model under test); the run directory is written only when `out` is given."""
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
+    given = dict(backends or {})
+
+    def backend(name, role_config):
+        if name in given:
+            return given[name]
+        args = dict(role_config.args)
+        if role_config.spec.startswith("openai/"):
+            args.setdefault("concurrency", str(config.concurrency))
+        return pool.get(role_config.spec, args)
+
+    roles = {
+        "model": Role("model", backend("model", config.model), cache),
+        "simulator": Role(
+            "simulator",
+            backend("simulator", config.simulator),
+            cache,
+            prompt_version=simulator_prompt.tag,
+        ),
+        "judge": Role(
+            "judge",
+            backend("judge", config.judge),
+            cache,
+            prompt_version=protocol.prompt.tag,
+            priority=PRIORITY_BACKGROUND,
+        ),
+    }
+    prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
+    if explicit_prompt is not None:
+        prompts["model_system"] = explicit_prompt.record()
+        roles["model"].prompt_version = explicit_prompt.tag
+
+    conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
+    recorder = RunRecorder(
+        out,
+        _header(config, personas, roles, prompts),
+        conversations,
+        config.turns,
+        config.seed,
+        config.n_bootstrap,
+        {name: role.usage for name, role in roles.items()},
+    )
+    progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
+
+    def on_judged(conv, index):
+        progress.judged_one(index + 1)
+        recorder.mark_dirty()
+
+    judge_stage = JudgeStage(
+        roles["judge"],
+        protocol,
+        config.judge.settings(protocol.default_settings().max_new_tokens),
+        reasks=config.judge_reasks,
+        seed=config.seed,
+        on_judged=on_judged,
+    )
+
+    def on_progress(event, conv, k):
+        if event == "turn":
+            progress.turn_done(k)
+        else:
+            progress.conversation_failed()
+        recorder.mark_dirty()
+
+    rollout = Rollout(
+        simulator=roles["simulator"],
+        model=roles["model"],
+        simulator_prompt=simulator_prompt,
+        settings=RolloutSettings(
+            turns=config.turns,
+            seed=config.seed,
+            simulator=config.simulator.settings(int(simulator_prompt.defaults.get("max_new_tokens", 300))),
+            model=config.model.settings(2048),
+            simulator_retries=config.simulator_retries,
+        ),
+        judge_turn=judge_stage.submit,
+        model_system_prompt=explicit_prompt,
+        on_progress=on_progress,
+    )
+    recorder.flush("running")
+    try:
+        await rollout.run(conversations)
+        await judge_stage.drain()
+    except BaseException:
+        await judge_stage.cancel()
+        recorder.flush("interrupted")
+        raise
+    finally:
+        progress.close()
+    status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
+    return recorder.flush(status), conversations
+
+
+async def _run_async(
+    config: RunConfig, out: Path, personas: PersonaSet, progress_enabled: bool | None
+) -> dict[str, Any]:
     cache = open_cache(config.cache)
     pool = BackendPool()
     try:
-
-        def backend(role_config):
-            args = dict(role_config.args)
-            if role_config.spec.startswith("openai/"):
-                args.setdefault("concurrency", str(config.concurrency))
-            return pool.get(role_config.spec, args)
-
-        roles = {
-            "model": Role("model", backend(config.model), cache),
-            "simulator": Role(
-                "simulator", backend(config.simulator), cache, prompt_version=simulator_prompt.tag
-            ),
-            "judge": Role(
-                "judge",
-                backend(config.judge),
-                cache,
-                prompt_version=protocol.prompt.tag,
-                priority=PRIORITY_BACKGROUND,
-            ),
-        }
-        prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
-        if explicit_prompt is not None:
-            prompts["model_system"] = explicit_prompt.record()
-            roles["model"].prompt_version = explicit_prompt.tag
-
-        conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
-        recorder = RunRecorder(
-            out,
-            _header(config, personas, roles, prompts),
-            conversations,
-            config.turns,
-            config.seed,
-            config.n_bootstrap,
-            roles,
+        results, _ = await run_engine(
+            config, personas, pool=pool, cache=cache, out=out, progress_enabled=progress_enabled
         )
-        progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
-
-        def on_judged(conv, index):
-            progress.judged_one(index + 1)
-            recorder.mark_dirty()
-
-        judge_stage = JudgeStage(
-            roles["judge"],
-            protocol,
-            config.judge.settings(protocol.default_settings().max_new_tokens),
-            reasks=config.judge_reasks,
-            seed=config.seed,
-            on_judged=on_judged,
-        )
-
-        def on_progress(event, conv, k):
-            if event == "turn":
-                progress.turn_done(k)
-            else:
-                progress.conversation_failed()
-            recorder.mark_dirty()
-
-        rollout = Rollout(
-            simulator=roles["simulator"],
-            model=roles["model"],
-            simulator_prompt=simulator_prompt,
-            settings=RolloutSettings(
-                turns=config.turns,
-                seed=config.seed,
-                simulator=config.simulator.settings(
-                    int(simulator_prompt.defaults.get("max_new_tokens", 300))
-                ),
-                model=config.model.settings(2048),
-                simulator_retries=config.simulator_retries,
-            ),
-            judge_turn=judge_stage.submit,
-            model_system_prompt=explicit_prompt,
-            on_progress=on_progress,
-        )
-        recorder.flush("running")
-        try:
-            await rollout.run(conversations)
-            await judge_stage.drain()
-        except BaseException:
-            await judge_stage.cancel()
-            recorder.flush("interrupted")
-            raise
-        finally:
-            progress.close()
-        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-        return recorder.flush(status)
+        return results
     finally:
         await pool.aclose()
         if cache is not None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aloe_bench.commands._common import add_role_arguments, role_config
+from aloe_bench.commands._common import add_role_arguments
 from aloe_bench.config import RunConfig
-from aloe_bench.errors import UserInputError
-from aloe_bench.tasks import load_task_settings
+from aloe_bench.tasks import build_run_config, load_task_settings
 
 EXAMPLES = """examples:
   aloe-bench run --task aloe_demo --model embedded                 # offline, a few minutes on a CPU
@@ -16,20 +15,6 @@ EXAMPLES = """examples:
   aloe-bench run --model hf/./my-checkpoint --simulator openai/gpt-4o-mini-2024-07-18 \\
       --judge openai/gpt-4o-mini-2024-07-18 --personas aloe --turns 10
 Re-running the same command resumes: finished calls come from the call cache."""
-
-_RUN_FIELDS = {
-    "personas": str,
-    "data_dir": str,
-    "limit": int,
-    "turns": int,
-    "seed": int,
-    "protocol": str,
-    "persona_disclosure": str,
-    "judge_reasks": int,
-    "simulator_retries": int,
-    "concurrency": int,
-    "n_bootstrap": int,
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,28 +68,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     task_name, task = (None, {})
     if args.task:
         task_name, task = load_task_settings(args.task)
-    values = {}
-    for field, kind in _RUN_FIELDS.items():
-        cli_value = getattr(args, field, None)
-        value = cli_value if cli_value is not None else task.get(field)
-        if value is not None:
-            try:
-                values[field] = kind(value)
-            except (TypeError, ValueError):
-                raise UserInputError(
-                    f"task {task_name}: {field} must be {kind.__name__}, got {value!r}"
-                ) from None
-    config = RunConfig(
-        model=role_config(args, "model", task, None),
-        simulator=role_config(args, "simulator", task, "embedded"),
-        judge=role_config(args, "judge", task, "embedded"),
-        task=task_name,
-        output=args.output,
-        cache="" if args.no_cache else args.cache,
-        **values,
+    return build_run_config(
+        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
     )
-    config.validate()
-    return config
 
 
 def main(args: argparse.Namespace) -> int:
