@@ -82,3 +82,58 @@ def test_identity_names_the_checkpoint_and_leaves_out_placement(embedded_checkpo
 def test_pool_builds_lmeval_backends_by_spec(embedded_checkpoint):
     backend = BackendPool().get("lmeval/hf", {"pretrained": str(embedded_checkpoint)})
     assert isinstance(backend, LMEvalBackend) and backend.spec == "lmeval/hf"
+
+
+@pytest.fixture
+def chat_server(embedded_checkpoint):
+    """`transformers serve` with the embedded checkpoint on 127.0.0.1 (an OpenAI-compatible server)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if shutil.which("transformers") is None:
+        pytest.skip("transformers serve is not installed (pip install 'transformers[serving]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        ["transformers", "serve", str(embedded_checkpoint), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("transformers serve did not come up")
+                time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1/chat/completions"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_lmeval_api_chat_model_drives_a_server(
+    cli, tiny_run, tiny_hf_run, embedded_checkpoint, chat_server, tmp_path
+):
+    """lm-eval's local-chat-completions (JSON chat prompts, no local tokenizer) against a real server."""
+    pytest.importorskip("tenacity", reason="lm-eval's API models need lm-eval[api]")
+    hf_run, cache = tiny_hf_run
+    out = tmp_path / "api_run"
+    # transformers serve rejects an empty stop list: give lm-eval the end-of-turn string to send.
+    args = f"model={embedded_checkpoint},base_url={chat_server},eos_string=<|im_end|>"
+    code, _, err = cli(
+        "run", "--model", "lmeval/local-chat-completions", "--model-args", args,
+        *tiny_run, "--cache", cache, "--output", out,
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert results["usage"]["model"]["calls"] == 4
+    assert _turns(out) == _turns(hf_run)  # the server runs the same checkpoint, greedily
