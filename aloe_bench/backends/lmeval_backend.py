@@ -137,31 +137,38 @@ class LMEvalBackend(BatchingBackend):
             raise UserInputError(f"unknown lm-eval model {self.name!r} in {self.spec}: use one of {known}")
         if int(str(self.args.get("data_parallel_size", 1))) > 1:
             raise UserInputError(DATA_PARALLEL_MESSAGE)
-        source = self._source()
+        source = self._source(self.args)
         if source and looks_like_path(source) and not Path(source).expanduser().is_dir():
             raise UserInputError(f"model path {source} does not exist; pass an existing checkpoint folder")
 
-    def _source(self) -> str | None:
+    def _known(self) -> dict[str, Any]:
+        """What determines the answers, as far as known: the arguments given, or what the LM lm-eval
+        built says about itself."""
+        return describe_instance(self.lm) if self.lm is not None else dict(self.args)
+
+    def _source(self, known: dict[str, Any]) -> str | None:
         """The checkpoint or model name the LM serves (a local folder gets fingerprinted)."""
-        if self.lm is not None:
-            described = describe_instance(self.lm)
-            source = described.get("pretrained") or (described.get("model_args") or {}).get("model")
-            return source or (described.get("model") if isinstance(described.get("model"), str) else None)
-        value = self.args.get("pretrained") or self.args.get("model")
-        return str(value) if value else None
+        nested = known.get("model_args")  # vllm keeps its engine arguments there
+        candidates = (
+            known.get("pretrained"),
+            nested.get("model") if isinstance(nested, dict) else None,
+            known.get("model"),
+        )
+        return next((str(c) for c in candidates if isinstance(c, str) and c), None)
 
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {
             "spec": self.spec,
             "args": {k: v for k, v in redact_args(self.args).items() if k not in _PLACEMENT_ARGS},
         }
+        known = self._known()
         if self.lm is not None:
-            ident["instance"] = describe_instance(self.lm)
-        source = self._source()
+            ident["instance"] = known
+        source = self._source(known)
         if source and looks_like_path(source):
             ident["checkpoint"] = checkpoint_fingerprint(Path(source).expanduser().resolve())
-        elif source and "pretrained" in (self.args if self.lm is None else describe_instance(self.lm)):
-            ident["checkpoint"] = hub_fingerprint(source, self.args.get("revision"))
+        elif source and "pretrained" in known:  # a hub id: the commit it resolves to locally
+            ident["checkpoint"] = hub_fingerprint(source, known.get("revision"))
         return ident
 
     def describe(self) -> dict[str, Any]:
