@@ -19,14 +19,15 @@ def test_the_documented_command_writes_lmeval_results_and_samples(embedded_check
     # The call cache of a finished run with the same settings: the simulated user and the judge are
     # replayed where the conversation matches; the model under test (lmeval/hf) is always asked.
     _, cache = tiny_hf_run
-    metadata = {"aloe": {**SMALL, "cache": str(cache)}}
-    proc = run_cli_subprocess(
+    command = [
         "lm-eval", "--model", "hf", "--model_args", f"pretrained={embedded_checkpoint}",
         "--tasks", "aloe_demo", "--limit", "2", "--output_path", out, "--log_samples",
-        "--metadata", json.dumps(metadata),
-    )  # fmt: skip
+        "--metadata", json.dumps({"aloe": {**SMALL, "cache": str(cache)}}),
+    ]  # fmt: skip
+    proc = run_cli_subprocess(*command)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ALOE aloe_demo: 2 conversations scored, 0 failed" in proc.stderr
+    assert "model 4 calls/0 cached" in proc.stderr  # the lm-eval model really generated
     [results_file] = out.rglob("results_*.json")
     [samples_file] = out.rglob("samples_aloe_demo_*.jsonl")
 
@@ -58,3 +59,12 @@ def test_the_documented_command_writes_lmeval_results_and_samples(embedded_check
     firsts = [s for s in firsts if s is not None]
     if firsts:
         assert task["al_t1,none"] == pytest.approx(sum(firsts) / len(firsts))
+
+    # The same command again is replayed from the ALOE call cache: no model call at all.
+    again = run_cli_subprocess(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "model 0 calls/4 cached" in again.stderr
+    newest = sorted(out.rglob("samples_aloe_demo_*.jsonl"))[-1]
+    assert [json.loads(line)["resps"] for line in newest.read_text().splitlines()] == [
+        s["resps"] for s in samples
+    ]
