@@ -77,6 +77,15 @@ def test_metadata_overrides_merge_into_the_task_settings():
     assert settings == {**load_task_settings("aloe_demo")[1], "turns": 2}
 
 
+def test_requests_replayed_with_stale_settings_are_refused():
+    path = tasks_dir() / "aloe" / "aloe_demo.yaml"
+    old = hooks.load_docs(config_source=str(path), aloe={"turns": 2})["test"][0]["aloe_request"]
+    hooks.load_docs(config_source=str(path), aloe={"turns": 1})  # this run asks for 1 turn
+    with pytest.raises(UserInputError, match="cache_requests refresh"):
+        decode_request(old).run_config("lmeval/hf")
+    hooks.load_docs(config_source=str(path))  # leave the task as its YAML states it
+
+
 def test_a_misspelt_setting_is_an_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: aloe_bad\nmetadata:\n  aloe:\n    personas: demo\n    turn: 3\n")
@@ -181,3 +190,50 @@ def test_lm_eval_command_adds_the_suite_to_the_include_path(tmp_path):
     assert with_aloe_tasks(None) == ours
     assert with_aloe_tasks(str(tmp_path)) == [str(tmp_path), ours]
     assert with_aloe_tasks(ours) == ours
+
+
+def test_the_interception_routes_aloe_requests_to_the_engine_and_the_rest_to_the_model(monkeypatch):
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.model import LM
+
+    from aloe_bench.lmeval import engine, intercept
+
+    class EchoLM(LM):  # a model that answers with its prompt
+        def loglikelihood(self, requests):
+            raise NotImplementedError
+
+        def loglikelihood_rolling(self, requests):
+            raise NotImplementedError
+
+        def generate_until(self, requests):
+            return [f"echo: {r.args[0]}" for r in requests]
+
+    seen = []
+
+    def fake_engine(lm, requests):  # the routing is under test here, not the engine
+        seen.append((lm, [r.persona.id for r in requests]))
+        return [f"transcript of {r.persona.id}" for r in requests]
+
+    monkeypatch.setattr(engine, "run_requests", fake_engine)
+    assert intercept.patch_class(EchoLM) and not intercept.patch_class(EchoLM)
+    personas = load_persona_set("demo").personas[:2]
+    contexts = [
+        "2+2=",
+        encode_request("aloe_demo", personas[0], {}),
+        "Q:",
+        encode_request("aloe_demo", personas[1], {}),
+    ]
+    instances = [
+        Instance("generate_until", doc={}, arguments=(c, {"until": []}), idx=0, metadata=("t", i, 1))
+        for i, c in enumerate(contexts)
+    ]
+    lm = EchoLM()
+    out = lm.generate_until(instances)
+    assert out == [
+        "echo: 2+2=",
+        f"transcript of {personas[0].id}",
+        "echo: Q:",
+        f"transcript of {personas[1].id}",
+    ]
+    assert seen == [(lm, [personas[0].id, personas[1].id])]
+    assert lm.generate_until(instances[:1]) == ["echo: 2+2="]  # nothing for ALOE: straight through

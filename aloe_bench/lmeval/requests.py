@@ -22,6 +22,16 @@ _MAX_TOKEN_KEYS = ("max_gen_toks", "max_new_tokens", "max_tokens")
 _GEN_KEYS = {"until", "do_sample", "temperature", "top_p", *_MAX_TOKEN_KEYS}
 
 
+# The settings each task was built with in this process (`load_docs` records them): requests that
+# lm-eval replays from its request cache (--cache_requests) keep the settings they were built with,
+# and must not run silently with settings the command line no longer asks for.
+_BUILT_WITH: dict[str, dict[str, Any]] = {}
+
+
+def remember_settings(task: str, settings: dict[str, Any]) -> None:
+    _BUILT_WITH[task] = json.loads(json.dumps(settings))
+
+
 @dataclass
 class AloeRequest:
     task: str
@@ -34,6 +44,12 @@ class AloeRequest:
         return json.dumps([self.task, self.settings, self.gen_kwargs], sort_keys=True, default=str)
 
     def run_config(self, model_spec: str) -> RunConfig:
+        built = _BUILT_WITH.get(self.task)
+        if built is not None and built != self.settings:
+            raise UserInputError(
+                f"task {self.task}: lm-eval replayed requests built with other ALOE settings from its "
+                "request cache; run again with --cache_requests refresh"
+            )
         return task_run_config(self.task, self.settings, model_spec, self.gen_kwargs)
 
 

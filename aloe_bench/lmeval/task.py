@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.lmeval import intercept
-from aloe_bench.lmeval.requests import decode_transcript, encode_request, task_run_config
+from aloe_bench.lmeval.requests import (
+    decode_transcript,
+    encode_request,
+    remember_settings,
+    task_run_config,
+)
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.personas import load_persona_set
 from aloe_bench.tasks import task_settings_from_file
@@ -44,6 +49,7 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
     name, settings = task_settings(metadata)
     config = task_run_config(name, settings, "lmeval/model")  # validates the settings before any call
     personas = load_persona_set(config.personas, config.data_dir)
+    remember_settings(name, settings)
     rows = [
         {
             "id": p.id,
