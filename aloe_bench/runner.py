@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ from aloe_bench.results import (
     write_conversations,
     write_json_atomic,
 )
-from aloe_bench.roles import Role
+from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,14 @@ def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
 class RunRecorder:
     """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites)."""
 
-    out: Path
+    out: Path | None  # None: only compute results (the lm-eval path, where lm-eval writes the files)
     header: dict[str, Any]
     conversations: list[ConversationRecord]
     turns: int
     seed: int
     n_bootstrap: int
-    roles: dict[str, Role]
+    usage: Mapping[str, Usage]  # per role, live counters
+    backends: Sequence[Backend] = ()  # in-process ones report how they batched
     interval_s: float = 2.0
     _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
@@ -113,19 +115,16 @@ class RunRecorder:
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
-            "usage": {name: role.usage.to_dict() for name, role in self.roles.items()},
-            "batching": {
-                role.backend.spec: dict(role.backend.batch_stats)
-                for role in self.roles.values()
-                if hasattr(role.backend, "batch_stats")
-            },
+            "usage": {name: usage.to_dict() for name, usage in self.usage.items()},
+            "batching": {b.spec: dict(b.batch_stats) for b in self.backends if hasattr(b, "batch_stats")},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
 
     def flush(self, status: str) -> dict[str, Any]:
         results = self.results(status, with_ci=status != "running")
-        write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
-        write_json_atomic(self.out / RESULTS_FILE, results)
+        if self.out is not None:
+            write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
+            write_json_atomic(self.out / RESULTS_FILE, results)
         self._dirty, self._last = False, time.perf_counter()
         return results
 
@@ -160,101 +159,130 @@ def run_header(
     }
 
 
-async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
-    config, out, personas, pool = prepared.config, prepared.out, prepared.personas, prepared.pool
+def recorder_for(roles: Mapping[str, Role], **kwargs: Any) -> RunRecorder:
+    """A recorder counting the usage of `roles` and the batching of their (distinct) backends."""
+    backends = list({id(r.backend): r.backend for r in roles.values()}.values())
+    return RunRecorder(usage={name: r.usage for name, r in roles.items()}, backends=backends, **kwargs)
+
+
+async def run_engine(
+    config: RunConfig,
+    personas: PersonaSet,
+    *,
+    pool: BackendPool,
+    cache: CallCache | None,
+    out: Path | None,
+    progress_enabled: bool | None = None,
+    backends: Mapping[str, Backend] | None = None,
+) -> tuple[dict[str, Any], list[ConversationRecord]]:
+    """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
+
+    `backends` replaces the backend of a role by name (the lm-eval interception hands in the LM it
+    was called on as the model under test); the run directory is written only when `out` is given."""
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
-    cache = open_cache(config.cache)
-    try:
+    given = dict(backends or {})
 
-        def backend(role_config):
-            return role_backend(pool, role_config, config.concurrency)
+    def backend(name: str, role_config: RoleConfig) -> Backend:
+        return given[name] if name in given else role_backend(pool, role_config, config.concurrency)
 
-        roles = {
-            "model": Role("model", backend(config.model), cache),
-            "simulator": Role(
-                "simulator", backend(config.simulator), cache, prompt_version=simulator_prompt.tag
-            ),
-            "judge": Role(
-                "judge",
-                backend(config.judge),
-                cache,
-                prompt_version=protocol.prompt.tag,
-                priority=PRIORITY_BACKGROUND,
-            ),
-        }
-        prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
-        if explicit_prompt is not None:
-            prompts["model_system"] = explicit_prompt.record()
-            roles["model"].prompt_version = explicit_prompt.tag
-        header = run_header(config, roles, prompts, persona_set_record(personas))
-        if explicit_prompt is not None:  # templates without a system role get the persona folded in
-            header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
+    roles = {
+        "model": Role("model", backend("model", config.model), cache),
+        "simulator": Role(
+            "simulator", backend("simulator", config.simulator), cache, prompt_version=simulator_prompt.tag
+        ),
+        "judge": Role(
+            "judge",
+            backend("judge", config.judge),
+            cache,
+            prompt_version=protocol.prompt.tag,
+            priority=PRIORITY_BACKGROUND,
+        ),
+    }
+    prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
+    if explicit_prompt is not None:
+        prompts["model_system"] = explicit_prompt.record()
+        roles["model"].prompt_version = explicit_prompt.tag
+    header = run_header(config, roles, prompts, persona_set_record(personas))
+    if explicit_prompt is not None:  # templates without a system role get the persona folded in
+        header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
 
-        conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
-        recorder = RunRecorder(
-            out,
-            header,
-            conversations,
-            config.turns,
-            config.seed,
-            config.n_bootstrap,
-            roles,
-        )
-        progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
+    conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
+    recorder = recorder_for(
+        roles,
+        out=out,
+        header=header,
+        conversations=conversations,
+        turns=config.turns,
+        seed=config.seed,
+        n_bootstrap=config.n_bootstrap,
+    )
+    progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
 
-        def on_judged(conv, index):
-            progress.judged_one(index + 1)
-            recorder.mark_dirty()
+    def on_judged(conv, index):
+        progress.judged_one(index + 1)
+        recorder.mark_dirty()
 
-        judge_stage = JudgeStage(
-            roles["judge"],
-            protocol,
-            config.judge.settings(protocol.default_settings().max_new_tokens),
-            reasks=config.judge_reasks,
+    judge_stage = JudgeStage(
+        roles["judge"],
+        protocol,
+        config.judge.settings(protocol.default_settings().max_new_tokens),
+        reasks=config.judge_reasks,
+        seed=config.seed,
+        on_judged=on_judged,
+    )
+
+    def on_progress(event, conv, k):
+        if event == "turn":
+            progress.turn_done(k)
+        else:
+            progress.conversation_failed()
+        recorder.mark_dirty()
+
+    rollout = Rollout(
+        simulator=roles["simulator"],
+        model=roles["model"],
+        simulator_prompt=simulator_prompt,
+        settings=RolloutSettings(
+            turns=config.turns,
             seed=config.seed,
-            on_judged=on_judged,
-        )
-
-        def on_progress(event, conv, k):
-            if event == "turn":
-                progress.turn_done(k)
-            else:
-                progress.conversation_failed()
-            recorder.mark_dirty()
-
-        rollout = Rollout(
-            simulator=roles["simulator"],
-            model=roles["model"],
-            simulator_prompt=simulator_prompt,
-            settings=RolloutSettings(
-                turns=config.turns,
-                seed=config.seed,
-                simulator=config.simulator.settings(
-                    int(simulator_prompt.defaults.get("max_new_tokens", 300))
-                ),
-                model=config.model.settings(2048),
-                simulator_retries=config.simulator_retries,
-            ),
-            judge_turn=judge_stage.submit,
-            model_system_prompt=explicit_prompt,
-            on_progress=on_progress,
-        )
-        recorder.flush("running")
-        try:
-            await rollout.run(conversations)
-            await judge_stage.drain()
-        except BaseException:
-            await judge_stage.cancel()
-            recorder.flush("interrupted")
-            raise
-        finally:
-            progress.close()
-        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-        return recorder.flush(status)
+            simulator=config.simulator.settings(int(simulator_prompt.defaults.get("max_new_tokens", 300))),
+            model=config.model.settings(2048),
+            simulator_retries=config.simulator_retries,
+        ),
+        judge_turn=judge_stage.submit,
+        model_system_prompt=explicit_prompt,
+        on_progress=on_progress,
+    )
+    recorder.flush("running")
+    try:
+        await rollout.run(conversations)
+        await judge_stage.drain()
+    except BaseException:
+        await judge_stage.cancel()
+        recorder.flush("interrupted")
+        raise
     finally:
-        await pool.aclose()
+        progress.close()
+    status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
+    return recorder.flush(status), conversations
+
+
+async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
+    cache = open_cache(prepared.config.cache)
+    try:
+        results, _ = await run_engine(
+            prepared.config,
+            prepared.personas,
+            pool=prepared.pool,
+            cache=cache,
+            out=prepared.out,
+            progress_enabled=progress_enabled,
+        )
+        return results
+    finally:
+        await prepared.pool.aclose()
         if cache is not None:
             cache.close()
 

@@ -7,11 +7,13 @@ the same thing in both harnesses. Command-line flags override what the task sets
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
 
 
@@ -30,31 +32,163 @@ _TolerantLoader.add_multi_constructor(
 )
 
 
+def read_task_yaml(path: Path, _seen: frozenset[Path] = frozenset()) -> dict[str, Any]:
+    """A task YAML with its `include:` files merged in as lm-eval merges them (the including file's
+    keys win, at the top level), so both harnesses read the same settings."""
+    path = path.resolve()
+    if path in _seen:
+        raise UserInputError(f"{path}: include cycle")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserInputError(f"cannot read task file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: a task file must be a YAML mapping")
+    includes = data.pop("include", None)
+    if includes is None:
+        return data
+    merged: dict[str, Any] = {}
+    for include in includes if isinstance(includes, list) else [includes]:
+        merged.update(read_task_yaml(path.parent / include, _seen | {path}))
+    merged.update(data)
+    return merged
+
+
+def _task_files() -> list[tuple[Path, dict[str, Any]]]:
+    found = []
+    for candidate in sorted(tasks_dir().rglob("*.yaml")):
+        data = read_task_yaml(candidate)
+        if isinstance(data.get("task"), str):  # groups and shared templates have no task name
+            found.append((candidate, data))
+    return found
+
+
 def find_task(name: str) -> Path:
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return path
-    for candidate in sorted(tasks_dir().rglob("*.yaml")):
-        data = yaml.load(candidate.read_text(), Loader=_TolerantLoader) or {}
-        if isinstance(data, dict) and data.get("task") == name:
+    for candidate, data in _task_files():
+        if data["task"] == name:
             return candidate
     raise UserInputError(f"unknown task {name!r}: available tasks are {', '.join(available_tasks())}")
 
 
 def available_tasks() -> list[str]:
-    names = []
-    for candidate in sorted(tasks_dir().rglob("*.yaml")):
-        data = yaml.load(candidate.read_text(), Loader=_TolerantLoader) or {}
-        if isinstance(data, dict) and "task" in data and isinstance(data["task"], str):
-            names.append(data["task"])
-    return names
+    return [data["task"] for _, data in _task_files()]
+
+
+def task_settings_from_file(path: Path) -> tuple[str, dict[str, Any]]:
+    """(task name, the ALOE settings) of one task file."""
+    data = read_task_yaml(path)
+    settings = ((data.get("metadata") or {}).get("aloe")) or {}
+    if not isinstance(settings, dict):
+        raise UserInputError(f"{path}: metadata.aloe must be a mapping of ALOE settings")
+    return data.get("task", path.stem), dict(settings)
 
 
 def load_task_settings(name: str) -> tuple[str, dict[str, Any]]:
     """(task name, the ALOE settings of the task)."""
-    path = find_task(name)
-    data = yaml.load(path.read_text(), Loader=_TolerantLoader) or {}
-    settings = ((data.get("metadata") or {}).get("aloe")) or {}
-    if not isinstance(settings, dict):
-        raise UserInputError(f"{path}: metadata.aloe must be a mapping of ALOE settings")
-    return data.get("task", name), dict(settings)
+    return task_settings_from_file(find_task(name))
+
+
+# RunConfig fields a task (or a command-line flag) may set, with their types.
+RUN_FIELDS: dict[str, type] = {
+    "personas": str,
+    "data_dir": str,
+    "limit": int,
+    "turns": int,
+    "seed": int,
+    "protocol": str,
+    "persona_disclosure": str,
+    "judge_reasks": int,
+    "simulator_retries": int,
+    "concurrency": int,
+    "n_bootstrap": int,
+}
+
+
+_ROLE_KEYS = {
+    *(f"{role}{suffix}" for role in ("model", "simulator", "judge") for suffix in ("", "_args")),
+    *(
+        f"{role}_{knob}"
+        for role in ("simulator", "judge")
+        for knob in ("max_new_tokens", "temperature", "top_p")
+    ),
+    "max_new_tokens",  # the model under test's
+    "temperature",
+    "top_p",
+}
+# Only the lm-eval path reads these (`aloe-bench run` has --cache and --output flags).
+_RUNTIME_KEYS = {"cache"}
+
+# Settings of Multifaceted Bench tasks (kind: multifaceted): one reply per instance, no simulated user.
+MULTIFACETED_FIELDS: dict[str, type] = {
+    "data": str,
+    "limit": int,
+    "seed": int,
+    "judge_reasks": int,
+    "judge_repeats": int,
+    "concurrency": int,
+    "n_bootstrap": int,
+}
+_MULTIFACETED_ROLE_KEYS = {k for k in _ROLE_KEYS if not k.startswith("simulator")}
+KNOWN_SETTINGS = {
+    "aloe": {*RUN_FIELDS, *_ROLE_KEYS, *_RUNTIME_KEYS},
+    "multifaceted": {*MULTIFACETED_FIELDS, *_MULTIFACETED_ROLE_KEYS, *_RUNTIME_KEYS},
+}
+
+
+def check_task_settings(task_name: str | None, settings: dict[str, Any], kind: str = "aloe") -> None:
+    """A misspelt setting must not be ignored silently."""
+    known = KNOWN_SETTINGS[kind]
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UserInputError(
+            f"task {task_name}: unknown {kind} setting(s) {', '.join(unknown)} in metadata.aloe; "
+            f"known: {', '.join(sorted(known))}"
+        )
+
+
+def typed_settings(
+    task_name: str | None, task: dict[str, Any], flags: Any, fields: dict[str, type]
+) -> dict[str, Any]:
+    """Command-line flags override the task's settings; values are checked against their types."""
+    values = {}
+    for field, kind in fields.items():
+        flag = getattr(flags, field, None)
+        value = flag if flag is not None else task.get(field)
+        if value is not None:
+            try:
+                values[field] = kind(value)
+            except (TypeError, ValueError):
+                raise UserInputError(
+                    f"task {task_name}: {field} must be {kind.__name__}, got {value!r}"
+                ) from None
+    return values
+
+
+def build_run_config(
+    task_name: str | None,
+    task: dict[str, Any],
+    flags: Any = None,
+    *,
+    model: RoleConfig | None = None,
+    **fields: Any,
+) -> RunConfig:
+    """The run a task means: its settings, overridden by command-line `flags` (an argparse
+    namespace; absent attributes count as unset); `model` replaces the model-under-test role."""
+    from aloe_bench.commands._common import role_config
+
+    check_task_settings(task_name, task)
+    flags = flags if flags is not None else argparse.Namespace()
+    values = typed_settings(task_name, task, flags, RUN_FIELDS)
+    config = RunConfig(
+        model=model or role_config(flags, "model", task, None),
+        simulator=role_config(flags, "simulator", task, "embedded"),
+        judge=role_config(flags, "judge", task, "embedded"),
+        task=task_name,
+        **values,
+        **fields,
+    )
+    config.validate()
+    return config

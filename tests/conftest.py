@@ -136,3 +136,28 @@ SMALL = (
     "8",
     "--no-progress",
 )
+
+# A greedy ALOE run small enough for tests: 2 demo personas, 2 turns, tiny token limits.
+TINY_RUN = [
+    "--task", "aloe_demo", "--limit", "2", "--turns", "2", "--temperature", "0",
+    "--max-new-tokens", "24", "--simulator-max-new-tokens", "32", "--judge-max-new-tokens", "8",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run() -> list[str]:
+    return list(TINY_RUN)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_run(tmp_path_factory, embedded_checkpoint) -> tuple[Path, Path]:
+    """A finished TINY_RUN of the embedded checkpoint as `hf/PATH`: (run directory, call cache).
+    Shared by the tests that compare against it or judge it again."""
+    from aloe_bench.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_hf_run")
+    out, cache = root / "run", root / "calls.sqlite"
+    args = ["run", "--model", f"hf/{embedded_checkpoint}", *TINY_RUN, "--cache", cache, "--output", out]
+    assert main([str(a) for a in args]) == 0
+    return out, cache

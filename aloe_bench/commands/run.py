@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from aloe_bench.commands._common import add_role_arguments, role_config
 from aloe_bench.config import RunConfig
 from aloe_bench.errors import UserInputError
-from aloe_bench.tasks import load_task_settings
+from aloe_bench.tasks import (
+    MULTIFACETED_FIELDS,
+    build_run_config,
+    check_task_settings,
+    load_task_settings,
+    typed_settings,
+)
 
 if TYPE_CHECKING:
     from aloe_bench.multifaceted.runner import MultifacetedConfig
@@ -26,20 +32,6 @@ EXAMPLES = """examples:
   aloe-bench run --model hf/./my-checkpoint --simulator openai/gpt-4o-mini-2024-07-18 \\
       --judge openai/gpt-4o-mini-2024-07-18 --personas aloe --turns 10
 Re-running the same command resumes: finished calls come from the call cache."""
-
-_RUN_FIELDS = {
-    "personas": str,
-    "data_dir": str,
-    "limit": int,
-    "turns": int,
-    "seed": int,
-    "protocol": str,
-    "persona_disclosure": str,
-    "judge_reasks": int,
-    "simulator_retries": int,
-    "concurrency": int,
-    "n_bootstrap": int,
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -116,15 +108,6 @@ _ALOE_ONLY = {
     "simulator_temperature": "--simulator-temperature",
     "simulator_top_p": "--simulator-top-p",
 }
-_MULTIFACETED_FIELDS = {
-    "data": str,
-    "limit": int,
-    "seed": int,
-    "judge_reasks": int,
-    "judge_repeats": int,
-    "concurrency": int,
-    "n_bootstrap": int,
-}
 KINDS = ("aloe", "multifaceted")
 
 
@@ -145,48 +128,24 @@ def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], why: str) -> 
             raise UserInputError(f"{flag} {why}")
 
 
-def _typed(args: argparse.Namespace, task_name, task: dict[str, Any], fields: dict[str, type]) -> dict:
-    """CLI flags override the task's settings; values are checked against their types."""
-    values = {}
-    for field, kind in fields.items():
-        cli_value = getattr(args, field, None)
-        value = cli_value if cli_value is not None else task.get(field)
-        if value is not None:
-            try:
-                values[field] = kind(value)
-            except (TypeError, ValueError):
-                raise UserInputError(
-                    f"task {task_name}: {field} must be {kind.__name__}, got {value!r}"
-                ) from None
-    return values
-
-
 def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> RunConfig:
-    task_name, task, kind = loaded or load_task(args)
+    task_name, task, _ = loaded or load_task(args)
     _refuse_flags(
         args,
         _MULTIFACETED_ONLY,
         "is for Multifaceted tasks (--task multifaceted or multifaceted_demo); "
         + (f"task {task_name} is an ALOE task" if task_name else "ALOE runs take --personas"),
     )
-    values = _typed(args, task_name, task, _RUN_FIELDS)
-    config = RunConfig(
-        model=role_config(args, "model", task, None),
-        simulator=role_config(args, "simulator", task, "embedded"),
-        judge=role_config(args, "judge", task, "embedded"),
-        task=task_name,
-        output=args.output,
-        cache="" if args.no_cache else args.cache,
-        **values,
+    return build_run_config(
+        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
     )
-    config.validate()
-    return config
 
 
 def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> MultifacetedConfig:
     from aloe_bench.multifaceted.runner import MultifacetedConfig
 
     task_name, task, _ = loaded
+    check_task_settings(task_name, task, "multifaceted")
     _refuse_flags(
         args, _ALOE_ONLY, f"does not apply to task {task_name} (one reply per instance, no simulated user)"
     )
@@ -196,7 +155,7 @@ def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> Multif
         task=task_name,
         output=args.output,
         cache="" if args.no_cache else args.cache,
-        **_typed(args, task_name, task, _MULTIFACETED_FIELDS),
+        **typed_settings(task_name, task, args, MULTIFACETED_FIELDS),
     )
     config.validate()
     return config

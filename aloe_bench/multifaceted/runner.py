@@ -138,13 +138,14 @@ async def _run_async(
         header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
         conversations = [instance_record(i) for i in dataset.instances]
         recorder = RubricRecorder(
-            out,
-            header,
-            conversations,
-            1,
-            config.seed,
-            config.n_bootstrap,
-            roles,
+            out=out,
+            header=header,
+            conversations=conversations,
+            turns=1,
+            seed=config.seed,
+            n_bootstrap=config.n_bootstrap,
+            usage={name: role.usage for name, role in roles.items()},
+            backends=list({id(r.backend): r.backend for r in roles.values()}.values()),
             repeats=config.judge_repeats,
         )
         progress = TurnProgress(len(conversations), 1, enabled=progress_enabled)
