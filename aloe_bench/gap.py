@@ -8,87 +8,11 @@ disclosure are compared (same model, judge, simulated user, prompts, personas an
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-import numpy as np
-
+from aloe_bench.compare import PairedDifference, compare_runs
 from aloe_bench.errors import UserInputError
-from aloe_bench.metrics import _clean
-from aloe_bench.results import Run, score_matrix
-
-# -- paired statistics ------------------------------------------------------------------------------------
-# Kept self-contained on purpose: the paired statistics of `aloe-bench compare` (issue 4) should
-# absorb this function once both are on main (same pairing by persona id, same bootstrap).
-
-
-def paired_turn_gap(
-    implicit: np.ndarray,
-    explicit: np.ndarray,
-    *,
-    n_bootstrap: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """Mean paired difference (explicit - implicit) per turn and overall, with percentile bootstrap
-    CIs that resample personas (pairs kept together).
-
-    `implicit` and `explicit` are (personas x turns) score matrices with rows aligned by persona;
-    NaN marks a missing judgement. A turn's gap averages the personas scored at that turn in both
-    runs; the overall gap averages over personas each persona's mean paired difference over turns
-    (with no missing judgement: the difference of the two runs' AVG).
-    """
-    implicit, explicit = np.asarray(implicit, float), np.asarray(explicit, float)
-    if implicit.shape != explicit.shape or implicit.ndim != 2:
-        raise ValueError("both score matrices must have the same (personas x turns) shape")
-    n_personas, n_turns = implicit.shape
-    paired = ~np.isnan(implicit) & ~np.isnan(explicit)  # cells judged in both runs
-    implicit_p, explicit_p = np.where(paired, implicit, np.nan), np.where(paired, explicit, np.nan)
-    turn_diffs = explicit_p - implicit_p
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        persona_diffs = np.nanmean(turn_diffs, axis=1)  # each persona: mean paired difference over turns
-        result: dict[str, Any] = {
-            "personas": n_personas,
-            "level": level,
-            "n_bootstrap": n_bootstrap,
-            "turns": [
-                {
-                    "turn": k + 1,
-                    "implicit": _clean(np.nanmean(implicit_p[:, k])),
-                    "explicit": _clean(np.nanmean(explicit_p[:, k])),
-                    "gap": _clean(np.nanmean(turn_diffs[:, k])),
-                    "n": int(paired[:, k].sum()),
-                }
-                for k in range(n_turns)
-            ],
-            "overall": {
-                "implicit": _clean(np.nanmean(np.nanmean(implicit_p, axis=1))),
-                "explicit": _clean(np.nanmean(np.nanmean(explicit_p, axis=1))),
-                "gap": _clean(np.nanmean(persona_diffs)),
-                "n": int((~np.isnan(persona_diffs)).sum()),
-            },
-        }
-        if n_personas and n_bootstrap > 0:
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, n_personas, size=(n_bootstrap, n_personas))
-            turn_boot = np.nanmean(turn_diffs[idx], axis=1)  # (B, K)
-            overall_boot = np.nanmean(persona_diffs[idx], axis=1)  # (B,)
-        else:
-            turn_boot, overall_boot = np.full((0, n_turns), np.nan), np.full(0, np.nan)
-    tail = (1 - level) / 2 * 100
-
-    def interval(samples: np.ndarray) -> list[float | None] | None:
-        samples = samples[~np.isnan(samples)]
-        if samples.size == 0:
-            return None
-        lo, hi = np.percentile(samples, [tail, 100 - tail])
-        return [_clean(lo), _clean(hi)]
-
-    for k, row in enumerate(result["turns"]):
-        row["ci"] = interval(turn_boot[:, k])
-    result["overall"]["ci"] = interval(overall_boot)
-    return result
+from aloe_bench.results import Run
 
 
 # -- runs ---------------------------------------------------------------------------------------------------
@@ -140,24 +64,22 @@ def inference_gap(
             "(e.g. aloe_explicit_demo)"
         )
     _must_match(implicit, explicit)
-    turns = int(implicit.config.get("turns") or 0)
-    complete_a = {c.id: c for c in implicit.conversations if c.status == "complete"}
-    complete_b = {c.id: c for c in explicit.conversations if c.status == "complete"}
-    ids = [i for i in complete_a if i in complete_b]
-    if not ids:
-        raise UserInputError(
-            "the two runs share no complete conversation of the same persona; nothing to pair"
-        )
-    result = paired_turn_gap(
-        score_matrix([complete_a[i] for i in ids], turns),
-        score_matrix([complete_b[i] for i in ids], turns),
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        level=level,
-    )
-    result["unpaired"] = {
-        "implicit": len(complete_a) - len(ids),
-        "explicit": len(complete_b) - len(ids),
+    # The paired statistics of `aloe-bench compare`, with the hidden run as the reference (A).
+    c = compare_runs(implicit, explicit, n_bootstrap=n_bootstrap, seed=seed, level=level)
+    if c.overall.n == 0:
+        raise UserInputError("the two runs share no scored conversation of the same persona; nothing to pair")
+
+    def row(d: PairedDifference) -> dict[str, Any]:
+        return {"implicit": d.mean_a, "explicit": d.mean_b, "gap": d.diff, "ci": list(d.ci) if d.ci else None,
+                "n": d.n, "p_value": d.p_value}  # fmt: skip
+
+    result: dict[str, Any] = {
+        "level": level,
+        "n_bootstrap": n_bootstrap,
+        "turns": [{"turn": k, **row(d)} for k, d in enumerate(c.per_turn, start=1)],
+        "overall": row(c.overall),
+        "unpaired": {"implicit": c.overall.only_a, "explicit": c.overall.only_b},
+        "not_scored": {"implicit": c.failed_a + c.unscored_a, "explicit": c.failed_b + c.unscored_b},
     }
     result["implicit_run"], result["explicit_run"] = str(implicit.path), str(explicit.path)
     cfg = implicit.config
@@ -206,6 +128,6 @@ def format_gap(result: dict[str, Any]) -> str:
     unpaired = result.get("unpaired") or {}
     if any(unpaired.values()):
         lines.append(
-            f"left out (no complete partner): {unpaired['implicit']} implicit, {unpaired['explicit']} explicit"
+            f"left out (no scored partner): {unpaired['implicit']} implicit, {unpaired['explicit']} explicit"
         )
     return "\n".join(lines)

@@ -132,6 +132,7 @@ MULTIFACETED_FIELDS: dict[str, type] = {
     "n_bootstrap": int,
 }
 _MULTIFACETED_ROLE_KEYS = {k for k in _ROLE_KEYS if not k.startswith("simulator")}
+KIND_NAMES = {"aloe": "ALOE", "multifaceted": "Multifaceted"}
 KNOWN_SETTINGS = {
     "aloe": {*RUN_FIELDS, *_ROLE_KEYS, *_RUNTIME_KEYS},
     "multifaceted": {*MULTIFACETED_FIELDS, *_MULTIFACETED_ROLE_KEYS, *_RUNTIME_KEYS},
@@ -144,7 +145,7 @@ def check_task_settings(task_name: str | None, settings: dict[str, Any], kind: s
     unknown = sorted(set(settings) - known)
     if unknown:
         raise UserInputError(
-            f"task {task_name}: unknown {kind} setting(s) {', '.join(unknown)} in metadata.aloe; "
+            f"task {task_name}: unknown {KIND_NAMES[kind]} setting(s) {', '.join(unknown)} in metadata.aloe; "
             f"known: {', '.join(sorted(known))}"
         )
 

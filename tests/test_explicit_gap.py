@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aloe_bench.gap import paired_turn_gap
+from aloe_bench.compare import paired_difference, paired_turn_differences
 from aloe_bench.results import load_run, score_matrix
 from aloe_bench.tasks import load_task_settings
 
@@ -36,25 +36,26 @@ def test_explicit_tasks_differ_from_hidden_only_in_disclosure(explicit, hidden):
 
 
 def test_paired_gap_hand_computed():
-    implicit = np.array([[3, 4], [2, np.nan], [4, 4]], float)
-    explicit = np.array([[4, 5], [3, 3], [4, 5]], float)
-    g = paired_turn_gap(implicit, explicit, n_bootstrap=1000, seed=1)
-    t1, t2 = g["turns"]
-    assert t1["gap"] == pytest.approx(2 / 3, abs=1e-6) and t1["n"] == 3
-    assert (t1["implicit"], t1["explicit"]) == (pytest.approx(3.0), pytest.approx(11 / 3, abs=1e-6))
+    """The gap's statistics (those of `aloe-bench compare`, explicit - implicit) by hand."""
+    implicit = {"p1": [3, 4], "p2": [2, np.nan], "p3": [4, 4]}
+    explicit = {"p1": [4, 5], "p2": [3, 3], "p3": [4, 5]}
+    t1, t2 = paired_turn_differences(implicit, explicit, n_bootstrap=1000, seed=1)
+    assert t1.diff == pytest.approx(2 / 3, abs=1e-6) and t1.n == 3
+    assert (t1.mean_a, t1.mean_b) == (pytest.approx(3.0), pytest.approx(11 / 3, abs=1e-6))
     # turn 2: persona 2 has no implicit judgement, so only personas 1 and 3 pair up
-    assert t2["gap"] == pytest.approx(1.0) and t2["n"] == 2
-    assert (t2["implicit"], t2["explicit"]) == (pytest.approx(4.0), pytest.approx(5.0))
-    # per persona mean paired difference: 1, 1, 0.5
-    assert g["overall"]["gap"] == pytest.approx(2.5 / 3, abs=1e-6) and g["overall"]["n"] == 3
-    for row in (t1, t2, g["overall"]):
-        lo, hi = row["ci"]
-        assert lo <= row["gap"] <= hi
-    assert g["overall"]["ci"][0] >= 0.5 and g["overall"]["ci"][1] <= 1.0  # bounded by the persona diffs
+    assert t2.diff == pytest.approx(1.0) and t2.n == 2
+    assert (t2.mean_a, t2.mean_b) == (pytest.approx(4.0), pytest.approx(5.0))
+    # overall, the unit is a persona's mean score: 3.5 -> 4.5, 2 -> 3, 4 -> 4.5
+    means = {run: {p: float(np.nanmean(v)) for p, v in scores.items()} for run, scores in
+             (("i", implicit), ("e", explicit))}  # fmt: skip
+    overall = paired_difference(means["i"], means["e"], n_bootstrap=1000, seed=1)
+    assert overall.diff == pytest.approx(2.5 / 3, abs=1e-6) and overall.n == 3
+    for d in (t1, t2, overall):
+        assert d.ci[0] <= d.diff <= d.ci[1]
+    assert overall.ci[0] >= 0.5 and overall.ci[1] <= 1.0  # bounded by the persona differences
 
-    same = paired_turn_gap(implicit, implicit, n_bootstrap=200)
-    assert same["overall"]["gap"] == 0 and same["overall"]["ci"] == [0, 0]
-    assert all(t["gap"] == 0 and t["ci"] == [0, 0] for t in same["turns"])
+    same = paired_difference(means["i"], means["i"], n_bootstrap=200)
+    assert same.diff == 0 and same.ci == (0, 0) and same.p_value == 1.0
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_gap_prints_per_turn_differences_with_cis(two_runs, cli, tmp_path):
     assert code == 0, err
     result = json.loads((tmp_path / "gap.json").read_text())
     hidden, stated = load_run(two_runs[0]), load_run(two_runs[1])
-    a, b = score_matrix(hidden.conversations, 2), score_matrix(stated.conversations, 2)
+    a, b = score_matrix(hidden.conversations, 2), score_matrix(stated.conversations, 2)  # same persona order
     lines = out.splitlines()
     assert lines[0].startswith("Inference gap") and "(2 paired)" in lines[0]
     for k, row in enumerate(result["turns"]):
