@@ -33,8 +33,14 @@ def test_row_outcome_depends_on_its_seed_not_on_the_batch():
 
 
 def test_greedy_rows_are_untouched_and_top_p_truncates():
-    logits = torch.tensor([[0.0, 3.0, 1.0], [0.0, 3.0, 1.0]])
-    rows = [RowSampling(temperature=0.0), RowSampling(temperature=5.0, top_p=0.5, seed=3)]
-    # top_p=0.5 keeps only the top token even at a high temperature
-    for step in range(20):
-        assert _draw(logits, rows, step=step).tolist() == [1, 1]
+    logits = torch.tensor([[0.0, 3.0, 1.0]] * 3)
+    # at temperature 5 the probabilities are about [0.25, 0.45, 0.30]: top_p 0.4 keeps only the top
+    # token, top_p 0.6 keeps the top two (the mass before the second, 0.45, is below 0.6)
+    rows = [RowSampling(temperature=0.0), RowSampling(temperature=5.0, top_p=0.4, seed=3),
+            RowSampling(temperature=5.0, top_p=0.6, seed=4)]  # fmt: skip
+    third_row = set()
+    for step in range(40):
+        greedy, top_only, top_two = _draw(logits, rows, step=step).tolist()
+        assert greedy == 1 and top_only == 1
+        third_row.add(top_two)
+    assert third_row == {1, 2}
