@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aloe_bench import __version__
 from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
@@ -59,6 +59,21 @@ def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -
     if normalize_spec(role_config.spec).startswith("openai/"):
         args.setdefault("concurrency", str(concurrency))
     return pool.get(role_config.spec, args)
+
+
+def role_backends(
+    pool: BackendPool,
+    roles: Mapping[str, RoleConfig],
+    concurrency: int,
+    given: Mapping[str, Backend] | None = None,
+) -> dict[str, Backend]:
+    """The backend of each role: the one `given` for it by name (the lm-eval interception hands in
+    the LM it was called on as the model under test), else the pool's."""
+    given = given or {}
+    return {
+        name: given[name] if name in given else role_backend(pool, config, concurrency)
+        for name, config in roles.items()
+    }
 
 
 def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
@@ -159,10 +174,16 @@ def run_header(
     }
 
 
-def recorder_for(roles: Mapping[str, Role], **kwargs: Any) -> RunRecorder:
-    """A recorder counting the usage of `roles` and the batching of their (distinct) backends."""
+_Recorder = TypeVar("_Recorder", bound=RunRecorder)
+
+
+def recorder_for(
+    roles: Mapping[str, Role], recorder: type[_Recorder] = RunRecorder, **kwargs: Any
+) -> _Recorder:
+    """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
+    (distinct) backends."""
     backends = list({id(r.backend): r.backend for r in roles.values()}.values())
-    return RunRecorder(usage={name: r.usage for name, r in roles.items()}, backends=backends, **kwargs)
+    return recorder(usage={name: r.usage for name, r in roles.items()}, backends=backends, **kwargs)
 
 
 async def run_engine(
@@ -182,19 +203,18 @@ async def run_engine(
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
-    given = dict(backends or {})
-
-    def backend(name: str, role_config: RoleConfig) -> Backend:
-        return given[name] if name in given else role_backend(pool, role_config, config.concurrency)
-
+    backend = role_backends(
+        pool,
+        {"model": config.model, "simulator": config.simulator, "judge": config.judge},
+        config.concurrency,
+        backends,
+    )
     roles = {
-        "model": Role("model", backend("model", config.model), cache),
-        "simulator": Role(
-            "simulator", backend("simulator", config.simulator), cache, prompt_version=simulator_prompt.tag
-        ),
+        "model": Role("model", backend["model"], cache),
+        "simulator": Role("simulator", backend["simulator"], cache, prompt_version=simulator_prompt.tag),
         "judge": Role(
             "judge",
-            backend("judge", config.judge),
+            backend["judge"],
             cache,
             prompt_version=protocol.prompt.tag,
             priority=PRIORITY_BACKGROUND,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from aloe_bench.multifaceted.runner import MultifacetedConfig
 
 
 def tasks_dir() -> Path:
@@ -139,6 +142,26 @@ KNOWN_SETTINGS = {
 }
 
 
+# What a task is, by `metadata.aloe.kind`: an ALOE conversation task (the default) or Multifaceted Bench.
+KINDS = ("aloe", "multifaceted")
+
+
+def task_kind(task_name: str | None, settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(the task's kind, its settings without `kind`)."""
+    settings = dict(settings)
+    kind = settings.pop("kind", "aloe")
+    if kind not in KINDS:
+        raise UserInputError(f"task {task_name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    return kind, settings
+
+
+def foreign_settings(kind: str, settings: dict[str, Any]) -> list[str]:
+    """The settings that another kind of task takes and `kind` does not."""
+    own = KNOWN_SETTINGS.get(kind, set())
+    others = set().union(*(known for k, known in KNOWN_SETTINGS.items() if k != kind))
+    return sorted(k for k in settings if k not in own and k in others)
+
+
 def check_task_settings(task_name: str | None, settings: dict[str, Any], kind: str = "aloe") -> None:
     """A misspelt setting must not be ignored silently."""
     known = KNOWN_SETTINGS[kind]
@@ -193,3 +216,37 @@ def build_run_config(
     )
     config.validate()
     return config
+
+
+def build_multifaceted_config(
+    task_name: str | None,
+    task: dict[str, Any],
+    flags: Any = None,
+    *,
+    model: RoleConfig | None = None,
+    **fields: Any,
+) -> MultifacetedConfig:
+    """As `build_run_config`, for a Multifaceted task (settings without `kind`)."""
+    from aloe_bench.commands._common import role_config
+    from aloe_bench.multifaceted.runner import MultifacetedConfig
+
+    check_task_settings(task_name, task, "multifaceted")
+    flags = flags if flags is not None else argparse.Namespace()
+    config = MultifacetedConfig(
+        model=model or role_config(flags, "model", task, None),
+        judge=role_config(flags, "judge", task, "embedded"),
+        task=task_name,
+        **typed_settings(task_name, task, flags, MULTIFACETED_FIELDS),
+        **fields,
+    )
+    config.validate()
+    return config
+
+
+def build_task_config(
+    task_name: str | None, settings: dict[str, Any], **kwargs: Any
+) -> RunConfig | MultifacetedConfig:
+    """The run a task means, whatever its kind (`kind` read from its settings)."""
+    kind, settings = task_kind(task_name, settings)
+    build = build_multifaceted_config if kind == "multifaceted" else build_run_config
+    return build(task_name, settings, **kwargs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion, GenerationSettings, redact_args
-from aloe_bench.backends.chat_template import prepare_messages
+from aloe_bench.backends.chat_template import prepare_messages, system_role_mode
 from aloe_bench.backends.hf import checkpoint_fingerprint, hub_fingerprint, looks_like_path
 from aloe_bench.errors import BackendFatalError, UserInputError
 
@@ -175,6 +175,14 @@ class LMEvalBackend(BatchingBackend):
         described = self.identity()
         described["seeded"] = False  # generate_until takes no seed
         return described
+
+    def system_role(self) -> str:
+        """As `_prompt` treats system messages: by the LM's chat template when it has one (known once
+        the LM is built: always for the lm-eval task suite)."""
+        tokenizer = getattr(self.lm, "tokenizer", None)
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+            return system_role_mode(tokenizer)
+        return super().system_role()
 
     # -- loading and generation -----------------------------------------------------------------------
     def _load(self) -> None:

@@ -11,10 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-DESCRIPTION = """Run lm-evaluation-harness with the ALOE tasks (aloe, aloe_paper, aloe_history,
-aloe_demo) on its include path. Every argument is lm-eval's own, e.g.:
+DESCRIPTION = """Run lm-evaluation-harness with the aloe-bench tasks on its include path: the groups
+aloe (aloe_paper, aloe_history, aloe_demo, aloe_explicit, aloe_explicit_demo) and multifaceted_bench
+(multifaceted, multifaceted_demo). Every argument is lm-eval's own, e.g.:
 
   aloe-bench lm-eval --model hf --model_args pretrained=PATH --tasks aloe_demo --limit 2 \\
+      --output_path OUT --log_samples
+  aloe-bench lm-eval --model hf --model_args pretrained=PATH --tasks multifaceted_demo --limit 2 \\
       --output_path OUT --log_samples
 
 ALOE settings can be changed per run with --metadata '{"aloe": {"turns": 2, "cache": "calls.sqlite"}}'.
@@ -25,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lm_eval",
         aliases=["lm-eval"],
-        help="run lm-evaluation-harness with the ALOE tasks (takes lm-eval's own arguments)",
+        help="run lm-evaluation-harness with the aloe-bench tasks (takes lm-eval's own arguments)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,  # --help goes to lm-eval

@@ -9,16 +9,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from aloe_bench.commands._common import add_role_arguments, role_config
+from aloe_bench.commands._common import add_role_arguments
 from aloe_bench.config import RunConfig
 from aloe_bench.errors import UserInputError
-from aloe_bench.tasks import (
-    MULTIFACETED_FIELDS,
-    build_run_config,
-    check_task_settings,
-    load_task_settings,
-    typed_settings,
-)
+from aloe_bench.tasks import build_multifaceted_config as build_multifaceted_task
+from aloe_bench.tasks import build_run_config, load_task_settings, task_kind
 
 if TYPE_CHECKING:
     from aloe_bench.multifaceted.runner import MultifacetedConfig
@@ -108,7 +103,6 @@ _ALOE_ONLY = {
     "simulator_temperature": "--simulator-temperature",
     "simulator_top_p": "--simulator-top-p",
 }
-KINDS = ("aloe", "multifaceted")
 
 
 def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str]:
@@ -116,9 +110,7 @@ def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str
     task_name, task = (None, {})
     if getattr(args, "task", None):
         task_name, task = load_task_settings(args.task)
-    kind = task.pop("kind", "aloe")
-    if kind not in KINDS:
-        raise UserInputError(f"task {task_name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    kind, task = task_kind(task_name, task)
     return task_name, task, kind
 
 
@@ -142,23 +134,13 @@ def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> RunCo
 
 
 def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> MultifacetedConfig:
-    from aloe_bench.multifaceted.runner import MultifacetedConfig
-
     task_name, task, _ = loaded
-    check_task_settings(task_name, task, "multifaceted")
     _refuse_flags(
         args, _ALOE_ONLY, f"does not apply to task {task_name} (one reply per instance, no simulated user)"
     )
-    config = MultifacetedConfig(
-        model=role_config(args, "model", task, None),
-        judge=role_config(args, "judge", task, "embedded"),
-        task=task_name,
-        output=args.output,
-        cache="" if args.no_cache else args.cache,
-        **typed_settings(task_name, task, args, MULTIFACETED_FIELDS),
+    return build_multifaceted_task(
+        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
     )
-    config.validate()
-    return config
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,17 +1,24 @@
-"""What travels through lm-eval: the request (persona + task settings, inside the context string)
-and the answer (the transcript, as the generated text)."""
+"""What travels through lm-eval: the request (a persona, or a Multifaceted Bench instance, with the
+task settings, inside the context string) and the answer (the transcript, as the generated text).
+
+A Multifaceted instance comes back as a one-turn transcript, as in conversations.jsonl: its reply,
+its instance score, each rubric's score and the judge's raw answers."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
+from aloe_bench.multifaceted.data import Instance
 from aloe_bench.personas import Persona
 from aloe_bench.results import ConversationRecord
+
+if TYPE_CHECKING:
+    from aloe_bench.multifaceted.runner import MultifacetedConfig
 
 OPEN, CLOSE = "<<ALOE-REQUEST>>", "<</ALOE-REQUEST>>"
 _REQUEST = re.compile(re.escape(OPEN) + r"(.*?)" + re.escape(CLOSE), re.S)
@@ -35,15 +42,20 @@ def remember_settings(task: str, settings: dict[str, Any]) -> None:
 @dataclass
 class AloeRequest:
     task: str
-    persona: Persona
+    persona: Persona | None  # what an ALOE task evaluates...
     settings: dict[str, Any]  # the task's metadata.aloe, with --metadata overrides
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # the outer request's (--gen_kwargs)
+    instance: Instance | None = None  # ...or a Multifaceted one
+
+    @property
+    def kind(self) -> str:
+        return "multifaceted" if self.instance is not None else "aloe"
 
     def group_key(self) -> str:
         """Requests that form one run: same task, settings and generation."""
         return json.dumps([self.task, self.settings, self.gen_kwargs], sort_keys=True, default=str)
 
-    def run_config(self, model_spec: str) -> RunConfig:
+    def run_config(self, model_spec: str) -> RunConfig | MultifacetedConfig:
         built = _BUILT_WITH.get(self.task)
         if built is not None and built != self.settings:
             raise UserInputError(
@@ -53,8 +65,12 @@ class AloeRequest:
         return task_run_config(self.task, self.settings, model_spec, self.gen_kwargs)
 
 
-def encode_request(task: str, persona: Persona, settings: dict[str, Any]) -> str:
-    payload = {"task": task, "persona": {"id": persona.id, **persona.to_dict()}, "settings": settings}
+def encode_request(task: str, item: Persona | Instance, settings: dict[str, Any]) -> str:
+    payload: dict[str, Any] = {"task": task, "settings": settings}
+    if isinstance(item, Instance):
+        payload["instance"] = item.to_payload()
+    else:
+        payload["persona"] = {"id": item.id, **item.to_dict()}
     return OPEN + json.dumps(payload, sort_keys=True, ensure_ascii=False) + CLOSE
 
 
@@ -82,27 +98,29 @@ def decode_request(context: Any, gen_kwargs: dict[str, Any] | None = None) -> Al
         found = _REQUEST.search(text)
         if found:
             data = json.loads(found.group(1))
-            p = data["persona"]
+            p = data.get("persona")
             return AloeRequest(
                 task=data["task"],
-                persona=Persona(p["profile"], p["personality"], id=p["id"]),
+                persona=Persona(p["profile"], p["personality"], id=p["id"]) if p else None,
                 settings=data["settings"],
                 gen_kwargs=dict(gen_kwargs or {}),
+                instance=Instance.from_payload(data["instance"]) if "instance" in data else None,
             )
     return None
 
 
 def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) -> RoleConfig:
-    """The model under test: the task's generation settings, overridden by lm-eval's --gen_kwargs."""
+    """The model under test: the task's generation settings, overridden by lm-eval's --gen_kwargs
+    (the same keys for both kinds of task)."""
     unknown = sorted(set(gen_kwargs) - _GEN_KEYS)
     if unknown:
         raise UserInputError(
-            f"--gen_kwargs {', '.join(unknown)}: not used by the ALOE tasks; "
+            f"--gen_kwargs {', '.join(unknown)}: not used by the aloe-bench tasks; "
             f"they take {', '.join(sorted(_GEN_KEYS - {'until'}))}"
         )
     if gen_kwargs.get("until"):
         raise UserInputError(
-            "--gen_kwargs until=...: ALOE replies end at the model's end of turn; drop `until`"
+            "--gen_kwargs until=...: aloe-bench replies end at the model's end of turn; drop `until`"
         )
     max_new = settings.get("max_new_tokens")
     temperature, top_p = settings.get("temperature"), settings.get("top_p")
@@ -123,10 +141,11 @@ def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) 
 
 def task_run_config(
     task: str, settings: dict[str, Any], model_spec: str, gen_kwargs: dict[str, Any] | None = None
-) -> RunConfig:
-    from aloe_bench.tasks import build_run_config
+) -> RunConfig | MultifacetedConfig:
+    """The run the task's settings mean (ALOE or Multifaceted, by `kind`), the lm-eval LM as model."""
+    from aloe_bench.tasks import build_task_config
 
-    return build_run_config(
+    return build_task_config(
         task,
         settings,
         model=model_role(model_spec, settings, gen_kwargs or {}),

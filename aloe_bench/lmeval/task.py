@@ -1,4 +1,4 @@
-"""The hooks the ALOE task YAMLs name with `!function aloe_bench.lmeval.task.<name>`.
+"""The hooks the task YAMLs (ALOE and Multifaceted) name with `!function aloe_bench.lmeval.task.<name>`.
 
 lm-eval imports this module by name (it is not next to the YAML), so it works from a wheel install.
 """
@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from aloe_bench.config import RunConfig
 from aloe_bench.lmeval import intercept
 from aloe_bench.lmeval.requests import (
     decode_transcript,
@@ -20,8 +21,10 @@ from aloe_bench.lmeval.requests import (
     task_run_config,
 )
 from aloe_bench.metrics import alignment_metrics
+from aloe_bench.multifaceted.data import load_multifaceted
+from aloe_bench.multifaceted.runner import MultifacetedConfig
 from aloe_bench.personas import load_persona_set
-from aloe_bench.tasks import task_settings_from_file
+from aloe_bench.tasks import foreign_settings, task_settings_from_file
 
 log = logging.getLogger("lm_eval.aloe")
 
@@ -35,11 +38,19 @@ def task_settings(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     name, settings = ("aloe", {})
     if source and Path(source).is_file():
         name, settings = task_settings_from_file(Path(source))
-    return name, {**settings, **(metadata.get("aloe") or {})}
+    overrides = dict(metadata.get("aloe") or {})
+    # --metadata goes to every task of the run: in a run of both kinds, a setting only the other
+    # kind takes (turns, data, ...) is left out here, and said so; a misspelt one is still an error.
+    kind = overrides.get("kind", settings.get("kind", "aloe"))
+    other_kinds = foreign_settings(kind, overrides)
+    if other_kinds:
+        log.info("%s: --metadata %s left out (%s tasks do not take them)", name, ", ".join(other_kinds), kind)
+    return name, {**settings, **{k: v for k, v in overrides.items() if k not in other_kinds}}
 
 
 def load_docs(**metadata: Any) -> dict[str, Any]:
-    """`custom_dataset`: one document per persona, its request in `aloe_request`.
+    """`custom_dataset`: one document per persona (ALOE tasks) or per instance (Multifaceted tasks),
+    its request in `aloe_request`.
 
     lm-eval calls this while building the task, after it built the model: the interception is
     installed here (idempotent), so a plain `lm_eval --include_path tasks` run works too."""
@@ -48,9 +59,17 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
     intercept.install()
     name, settings = task_settings(metadata)
     config = task_run_config(name, settings, "lmeval/model")  # validates the settings before any call
-    personas = load_persona_set(config.personas, config.data_dir)
+    if isinstance(config, MultifacetedConfig):
+        rows = _instance_docs(name, config, settings)
+    else:
+        rows = _persona_docs(name, config, settings)
     remember_settings(name, settings)
-    rows = [
+    return {"test": datasets.Dataset.from_list(rows)}
+
+
+def _persona_docs(name: str, config: RunConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
+    return [
         {
             "id": p.id,
             "profile": p.profile,
@@ -59,7 +78,22 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
         }
         for p in personas.personas
     ]
-    return {"test": datasets.Dataset.from_list(rows)}
+
+
+def _instance_docs(name: str, config: MultifacetedConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Multifaceted Bench rows from the same loader as `aloe-bench run` (`data`: sample, a file or
+    folder, or the Hugging Face dataset)."""
+    dataset = load_multifaceted(config.data).limit(config.limit)
+    return [
+        {
+            "id": i.id,
+            "source": i.source,
+            "system": i.system,
+            "prompt": i.prompt,
+            "aloe_request": encode_request(name, i, settings),
+        }
+        for i in dataset.instances
+    ]
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
@@ -113,5 +147,22 @@ def aggregate_n_r2(items: list[dict[str, Any]]) -> float:
     return _number(_curve(items)["n_r2"])
 
 
-def aggregate_failed(items: list[int]) -> int:
+def aggregate_count(items: list[int]) -> int:
     return int(sum(items))
+
+
+# -- Multifaceted tasks ---------------------------------------------------------------------------------
+def process_rubric_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
+    """Per instance: its score (the mean of its rubric scores; NaN when it failed or no rubric got a
+    score, so lm-eval's `nanmean` over the samples is the benchmark score: a micro average over the
+    scored instances, as `aloe-bench run` computes it), whether it failed, and how many of its rubric
+    judgements have no score."""
+    transcript = decode_transcript(results[0])
+    complete = transcript["status"] == "complete"
+    turn = transcript["turns"][0] if complete else {}
+    score = turn.get("score")
+    return {
+        "score": math.nan if score is None else float(score),
+        "failed": int(not complete),
+        "rubrics_invalid": sum(g["score"] is None for g in turn.get("rubric_scores") or []),
+    }

@@ -72,6 +72,24 @@ class Instance:
             "rubric": [r.to_dict() for r in self.rubrics],
         }
 
+    def to_payload(self) -> dict[str, Any]:
+        """Everything about the instance, id and origin included (what travels through lm-eval)."""
+        return {"id": self.id, "where": self.where, **self.to_dict()}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Instance:
+        return cls(
+            id=data["id"],
+            source=data["source"],
+            system=data["system"],
+            prompt=data["prompt"],
+            reference_answer=data["reference_answer"],
+            rubrics=tuple(
+                Rubric(r["criteria"], dict(r["score_descriptions"]), r["dimension"]) for r in data["rubric"]
+            ),
+            where=data["where"],
+        )
+
 
 def instance_id(source: str, system: str, prompt: str) -> str:
     """Stable across runs and models, so runs pair up by id."""
@@ -242,7 +260,8 @@ def _hub_rows() -> Iterator[tuple[str, Any]]:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise UserInputError(
             f"could not load {HF_DATASET} from the Hugging Face Hub ({first}); pass --data PATH "
-            "(a JSON/JSONL/Parquet file or folder of Multifaceted Bench rows), or --data sample"
+            "(a JSON/JSONL/Parquet file or folder of Multifaceted Bench rows), or --data sample "
+            """(from lm-eval: --metadata '{"aloe": {"data": "PATH"}}')"""
         ) from None
     finally:
         hub_log.setLevel(level)

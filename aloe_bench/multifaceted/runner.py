@@ -12,11 +12,13 @@ import asyncio
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool, ChatRequest, normalize_spec
+from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, ChatRequest, normalize_spec
+from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.multifaceted.data import Instance, MultifacetedSet, load_multifaceted
@@ -25,7 +27,14 @@ from aloe_bench.progress import TurnProgress
 from aloe_bench.prompts import load_prompt
 from aloe_bench.results import ConversationRecord, TurnRecord
 from aloe_bench.roles import Role
-from aloe_bench.runner import RunRecorder, check_output_dir, open_cache, role_backend, run_header
+from aloe_bench.runner import (
+    RunRecorder,
+    check_output_dir,
+    open_cache,
+    recorder_for,
+    role_backends,
+    run_header,
+)
 from aloe_bench.seeds import request_seed
 
 MODEL_MAX_NEW_TOKENS = 2048
@@ -117,82 +126,102 @@ class RubricRecorder(RunRecorder):
         )
 
 
+async def run_rubric_engine(
+    config: MultifacetedConfig,
+    dataset: MultifacetedSet,
+    *,
+    pool: BackendPool,
+    cache: CallCache | None,
+    out: Path | None,
+    progress_enabled: bool | None = None,
+    backends: Mapping[str, Backend] | None = None,
+) -> tuple[dict[str, Any], list[ConversationRecord]]:
+    """Generation and rubric grading of `dataset` with the roles of `config`: (results, instances as
+    one-turn conversations). As `runner.run_engine`: `backends` replaces a role's backend by name
+    (the lm-eval interception hands in its LM as the model under test); the run directory is written
+    only when `out` is given."""
+    config = replace(config, data_sha256=dataset.sha256)
+    judge_prompt = load_prompt(JUDGE_PROMPT)
+    backend = role_backends(
+        pool, {"model": config.model, "judge": config.judge}, config.concurrency, backends
+    )
+    roles = {
+        "model": Role("model", backend["model"], cache),
+        "judge": Role(
+            "judge", backend["judge"], cache, prompt_version=judge_prompt.tag, priority=PRIORITY_BACKGROUND
+        ),
+    }
+    header = run_header(config, roles, {"judge": judge_prompt.record()}, dataset.record())
+    header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
+    conversations = [instance_record(i) for i in dataset.instances]
+    recorder = recorder_for(
+        roles,
+        RubricRecorder,
+        out=out,
+        header=header,
+        conversations=conversations,
+        turns=1,
+        seed=config.seed,
+        n_bootstrap=config.n_bootstrap,
+        repeats=config.judge_repeats,
+    )
+    progress = TurnProgress(len(conversations), 1, enabled=progress_enabled)
+    grader = RubricGrader(
+        roles["judge"],
+        config.judge.settings(int(judge_prompt.defaults["max_new_tokens"])),
+        reasks=config.judge_reasks,
+        repeats=config.judge_repeats,
+        seed=config.seed,
+        prompt=judge_prompt,
+    )
+    model_settings = config.model.settings(MODEL_MAX_NEW_TOKENS)
+
+    async def evaluate(conv: ConversationRecord, instance: Instance) -> None:
+        seed = request_seed(config.seed, instance.id, 1, "model")
+        reply = await roles["model"].generate_one(
+            ChatRequest(instance.model_messages(), model_settings.with_seed(seed))
+        )
+        if not reply.ok:
+            conv.status, conv.error = "failed", f"model under test failed: {reply.error}"
+            progress.conversation_failed()
+            recorder.mark_dirty()
+            return
+        conv.turns = [TurnRecord(user=instance.prompt, assistant=reply.text)]
+        progress.turn_done(1)
+        recorder.mark_dirty()
+        apply_grades(conv.turns[0], await grader.grade(instance, reply.text))
+        conv.status = "complete"
+        progress.judged_one(1)
+        recorder.mark_dirty()
+
+    recorder.flush("running")
+    tasks = [
+        asyncio.create_task(evaluate(c, i)) for c, i in zip(conversations, dataset.instances, strict=True)
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:  # a fatal backend error or an interrupt: keep what finished
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        recorder.flush("interrupted")
+        raise
+    finally:
+        progress.close()
+    status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
+    return recorder.flush(status), conversations
+
+
 async def _run_async(
     config: MultifacetedConfig, out: Path, dataset: MultifacetedSet, progress_enabled: bool | None
 ) -> dict[str, Any]:
-    judge_prompt = load_prompt(JUDGE_PROMPT)
     cache = open_cache(config.cache)
     pool = BackendPool()
     try:
-        roles = {
-            "model": Role("model", role_backend(pool, config.model, config.concurrency), cache),
-            "judge": Role(
-                "judge",
-                role_backend(pool, config.judge, config.concurrency),
-                cache,
-                prompt_version=judge_prompt.tag,
-                priority=PRIORITY_BACKGROUND,
-            ),
-        }
-        header = run_header(config, roles, {"judge": judge_prompt.record()}, dataset.record())
-        header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
-        conversations = [instance_record(i) for i in dataset.instances]
-        recorder = RubricRecorder(
-            out=out,
-            header=header,
-            conversations=conversations,
-            turns=1,
-            seed=config.seed,
-            n_bootstrap=config.n_bootstrap,
-            usage={name: role.usage for name, role in roles.items()},
-            backends=list({id(r.backend): r.backend for r in roles.values()}.values()),
-            repeats=config.judge_repeats,
+        results, _ = await run_rubric_engine(
+            config, dataset, pool=pool, cache=cache, out=out, progress_enabled=progress_enabled
         )
-        progress = TurnProgress(len(conversations), 1, enabled=progress_enabled)
-        grader = RubricGrader(
-            roles["judge"],
-            config.judge.settings(int(judge_prompt.defaults["max_new_tokens"])),
-            reasks=config.judge_reasks,
-            repeats=config.judge_repeats,
-            seed=config.seed,
-            prompt=judge_prompt,
-        )
-        model_settings = config.model.settings(MODEL_MAX_NEW_TOKENS)
-
-        async def evaluate(conv: ConversationRecord, instance: Instance) -> None:
-            seed = request_seed(config.seed, instance.id, 1, "model")
-            reply = await roles["model"].generate_one(
-                ChatRequest(instance.model_messages(), model_settings.with_seed(seed))
-            )
-            if not reply.ok:
-                conv.status, conv.error = "failed", f"model under test failed: {reply.error}"
-                progress.conversation_failed()
-                recorder.mark_dirty()
-                return
-            conv.turns = [TurnRecord(user=instance.prompt, assistant=reply.text)]
-            progress.turn_done(1)
-            recorder.mark_dirty()
-            apply_grades(conv.turns[0], await grader.grade(instance, reply.text))
-            conv.status = "complete"
-            progress.judged_one(1)
-            recorder.mark_dirty()
-
-        recorder.flush("running")
-        tasks = [
-            asyncio.create_task(evaluate(c, i)) for c, i in zip(conversations, dataset.instances, strict=True)
-        ]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:  # a fatal backend error or an interrupt: keep what finished
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            recorder.flush("interrupted")
-            raise
-        finally:
-            progress.close()
-        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-        return recorder.flush(status)
+        return results
     finally:
         await pool.aclose()
         if cache is not None:
