@@ -123,7 +123,7 @@ def test_metadata_for_the_other_kind_of_task_is_left_out_and_said_so(caplog):
     assert settings == {**load_task_settings("aloe_demo")[1], "turns": 1, "simulator_max_new_tokens": 8,
                         "judge_max_new_tokens": 5}  # fmt: skip
     assert "aloe_demo: --metadata data left out (aloe tasks" in caplog.text
-    with pytest.raises(UserInputError, match="unknown multifaceted setting.*turnz"):
+    with pytest.raises(UserInputError, match="unknown Multifaceted setting.*turnz"):
         hooks.load_docs(config_source=str(multifaceted), aloe={"turnz": 2})
 
 
