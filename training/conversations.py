@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from aloe_bench.backends import ChatRequest
 from aloe_bench.backends.sampling import seed32
-from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.errors import UserInputError
 from aloe_bench.judge import judge_with_reasks
 from aloe_bench.personas import load_persona_set, persona_id
 from aloe_bench.personas.loaders import read_strings
@@ -438,7 +438,7 @@ class TreeGenerator:
         conv.status = "complete"
 
 
-def _bindings(config: ConversationConfig) -> dict[str, RoleBinding]:
+def role_bindings(config: ConversationConfig) -> dict[str, RoleBinding]:
     prompts = {
         "simulator": load_prompt("simulator.yaml"),
         "extractor": train_prompt("extractor.yaml"),
@@ -471,7 +471,7 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
     config.validate()
     out = Path(config.output).expanduser()
     conversations, persona_source = plan_conversations(config)
-    bindings = _bindings(config)
+    bindings = role_bindings(config)
     record = {
         "personas": persona_source,
         "turns": config.turns,
@@ -482,7 +482,7 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
     config_hash = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
     check_same_config(out, config_hash, config.overwrite)
     started = time.perf_counter()
-    state = {"last_flush": 0.0, "done": 0, "failed": 0}
+    state = {"last_flush": 0.0}
 
     async with bound_roles(list(bindings.values()), config.cache) as roles:
 
@@ -534,10 +534,7 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
 
 def generate_conversations(config: ConversationConfig, progress: bool | None = None) -> dict[str, Any]:
     """Generate (or resume) the conversations file; returns the meta record written beside it."""
-    try:
-        return asyncio.run(_generate(config, progress))
-    except BackendFatalError:
-        raise
+    return asyncio.run(_generate(config, progress))
 
 
 def summary(meta: dict[str, Any], output: str) -> str:
@@ -549,9 +546,3 @@ def summary(meta: dict[str, Any], output: str) -> str:
     if meta["failed"]:
         text += f"\nfailures (first 3): {meta['failures'][:3]}"
     return text
-
-
-def read_conversations(path: Path) -> list[dict[str, Any]]:
-    from aloe_bench.personas.loaders import read_objects
-
-    return [obj for _, obj in read_objects(path)]

@@ -80,7 +80,17 @@ class PipelineConfig:
     turns: int = field(default=10, metadata={"help": "turns per training conversation"})
     max_new_tokens: int | None = field(
         default=None,
-        metadata={"help": "cap on every generated message, data and evaluation (small for smoke tests)"},
+        metadata={
+            "help": "cap on every generated chat message (simulated user, responders, judges, evaluated "
+            "models); small for smoke tests"
+        },
+    )
+    extractor_max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "the extractor's budget (it writes two fields; default: its prompt's)"},
+    )
+    grow_max_new_tokens: int | None = field(
+        default=None, metadata={"help": "budget of one growth request (default: its prompt's)"}
     )
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps per training (-1: one epoch)"})
     max_length: int = field(default=8192, metadata={"help": "max tokens per training example"})
@@ -152,7 +162,7 @@ def _grow(config: PipelineConfig, work: Path) -> tuple[str, str]:
                 embedder=config.embedder,
                 seed=config.seed,
                 cache=config.cache,
-                max_new_tokens=config.max_new_tokens and config.max_new_tokens * config.grow_per_request,
+                max_new_tokens=config.grow_max_new_tokens,
             ),
             progress=False,
         )
@@ -225,10 +235,10 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         generator=config.generator,
         generator_args=config.generator_args,
         cache=config.cache,
-        **{
-            f"{r}_max_new_tokens": config.max_new_tokens
-            for r in ("simulator", "responder", "extractor", "judge")
-        },
+        simulator_max_new_tokens=config.max_new_tokens,
+        responder_max_new_tokens=config.max_new_tokens,
+        judge_max_new_tokens=config.max_new_tokens,
+        extractor_max_new_tokens=config.extractor_max_new_tokens,
     )
     if config.grow:
         conv_config.profiles, conv_config.personalities = _grow(config, work)

@@ -276,8 +276,7 @@ def _save(trainer, tok, config: TrainConfig, record: dict[str, Any]) -> Path:
     if trainer.accelerator.is_main_process:
         if out.exists() and config.overwrite:
             for child in out.iterdir():
-                if child.name != ".trainer":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, safe_serialization=True)
         tok.save_pretrained(out)
@@ -303,7 +302,8 @@ def _train(config: TrainConfig, build_dataset, make_trainer) -> dict[str, Any]:
     rows, report = build_dataset(tok)
     from datasets import Dataset
 
-    work_dir = out / ".trainer"
+    # beside the output, not in it: every rank checks that the output is empty before rank 0 writes
+    work_dir = out.parent / f".{out.name}.trainer"
     trainer = make_trainer(model, tok, Dataset.from_list(rows), work_dir)
     result = trainer.train()
     record = {
@@ -384,7 +384,8 @@ def summary(record: dict[str, Any], output: str) -> str:
     dropped = ", ".join(f"{n} {why}" for why, n in report.dropped.items()) or "none"
     return (
         f"{record['config']['kind']}: {output}  (base {record['base']['spec']})\n"
-        f"  data {report.file} [{report.format}]: {report.examples} examples, {report.trained_replies} trained replies, "
+        f"  data {report.file} [{report.format}]: {report.examples} "
+        f"{'pairs' if record['config']['kind'] == 'dpo' else 'examples'}, {report.trained_replies} trained replies, "
         f"{report.skipped_not_complete} conversations skipped (not complete), {report.trimmed_examples} trimmed to "
         f"max_length ({report.replies_lost_to_length} replies lost), dropped: {dropped}\n"
         f"  {record['train']['steps']} steps, loss {record['train']['loss']:.4f}, {record['train']['seconds']}s"
