@@ -184,3 +184,20 @@ def test_bad_input_is_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--personalities" in result.stderr
+
+
+def test_grown_pools_are_paired_like_the_original_pool(tmp_path):
+    profiles = tmp_path / "profiles.jsonl"
+    personalities = tmp_path / "personalities.jsonl"
+    profiles.write_text("".join(json.dumps(f"Profile number {i}.") + "\n" for i in range(5)))
+    personalities.write_text("".join(json.dumps(f"Personality number {i}.") + "\n" for i in range(3)))
+    config = ConversationConfig(
+        output="x", profiles=str(profiles), personalities=str(personalities), passes=2, limit=8
+    )
+    plans, source = plan_conversations(config)
+    assert len(plans) == 8 and source["conversations"] == 8
+    # pass-major order: every profile once before any profile twice
+    assert [c.persona["profile"] for c in plans[:5]] == [f"Profile number {i}." for i in range(5)]
+    assert [c.meta["pass"] for c in plans] == [0] * 5 + [1] * 3
+    assert all(c.persona["personality"].startswith("Personality number") for c in plans)
+    assert len({c.id for c in plans}) == 8

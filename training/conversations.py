@@ -499,6 +499,7 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
                 "failed": sum(c.status == "failed" for c in conversations),
                 "elapsed_s": round(time.perf_counter() - started, 2),
                 "usage": {name: role.usage.to_dict() for name, role in roles.items()},
+                "backends": {name: role.identity for name, role in roles.items()},
                 "failures": [{"id": c.id, "error": c.error} for c in conversations if c.status == "failed"],
                 **provenance(),
             }

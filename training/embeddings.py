@@ -152,8 +152,8 @@ class TfidfEmbedder(Embedder):
 
     name = "tfidf"
     note = (
-        "TF-IDF fallback (no sentence-embedding model available): similarity measures shared wording, "
-        "not meaning, so the threshold is a different criterion than the original's"
+        "TF-IDF of word and character n-grams (used when no sentence-embedding model is available): it "
+        "measures shared wording, not meaning, so the threshold is a different, looser criterion than the original's"
     )
 
     def encode_pair(self, queries, pool):

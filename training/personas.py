@@ -40,6 +40,7 @@ from aloe_train.generation import (
 
 KINDS = ("profile", "personality")
 SEED_FILES = {"profile": "seed_profiles.jsonl", "personality": "seed_personalities.jsonl"}
+PLURAL = {"profile": "profiles", "personality": "personalities"}
 _ITEM = re.compile(r"^\s*(?:\d{1,3}\s*[.):]|[-*\u2022])\s*(.+?)\s*$")
 
 
@@ -145,6 +146,7 @@ class GrowthStats:
     candidates: int = 0
     dropped_lines: int = 0
     rejected_similar: int = 0
+    beyond_target: int = 0  # novel, but the target was reached
     accepted: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -224,12 +226,15 @@ async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str,
                     stats.failures.append(f"round {stats.rounds}: {c.error}")
                     continue
                 items, dropped = parse_descriptions(c.text, config.min_words)
+                if c.finish_reason == "length" and items:  # the last one was cut off mid-way
+                    items, dropped = items[:-1], dropped + 1
                 candidates += items
                 stats.dropped_lines += dropped
             stats.candidates += len(candidates)
-            kept, _ = select_novel(candidates, pool, config.threshold, embedder)
-            kept = kept[: config.target - len(pool)]
-            stats.rejected_similar += len(candidates) - len(kept)
+            novel, _ = select_novel(candidates, pool, config.threshold, embedder)
+            kept = novel[: config.target - len(pool)]
+            stats.rejected_similar += len(candidates) - len(novel)
+            stats.beyond_target += len(novel) - len(kept)
             stats.accepted += len(kept)
             stats.rounds += 1
             idle_rounds = 0 if kept else idle_rounds + 1
@@ -251,10 +256,11 @@ def grow_pool(config: PersonaGrowthConfig, progress: bool | None = None) -> dict
 def summary(meta: dict[str, Any], output: str) -> str:
     s = meta["stats"]
     lines = [
-        f"{output}: {meta['size']} {meta['config']['kind']}s ({meta['seeds']['count']} seeds + {s['accepted']} new), "
+        f"{output}: {meta['size']} {PLURAL[meta['config']['kind']]} ({meta['seeds']['count']} seeds + {s['accepted']} new), "
         f"status {meta['status']}",
         f"  rounds {s['rounds']}, requests {s['requests']} ({s['failed_requests']} failed), candidates "
-        f"{s['candidates']}, too similar {s['rejected_similar']}, unusable lines {s['dropped_lines']}",
+        f"{s['candidates']}, too similar {s['rejected_similar']}, novel beyond the target {s['beyond_target']}, "
+        f"unusable lines {s['dropped_lines']}",
         f"  similarity: {meta['embedding']['embedder']} (threshold {meta['config']['threshold']}): "
         f"{meta['embedding']['note']}",
     ]

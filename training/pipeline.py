@@ -150,7 +150,7 @@ def _log(message: str) -> None:
 def _grow(config: PipelineConfig, work: Path) -> tuple[str, str]:
     paths = []
     for kind in personas_mod.KINDS:
-        out = work / "personas" / f"{kind}s.jsonl"
+        out = work / "personas" / f"{personas_mod.PLURAL[kind]}.jsonl"
         meta = personas_mod.grow_pool(
             personas_mod.PersonaGrowthConfig(
                 output=str(out),
