@@ -47,11 +47,18 @@ def _conversations(args: argparse.Namespace) -> int:
     return EXIT_FAILED_CONVERSATIONS if meta["failed"] else 0
 
 
+def _main_process() -> bool:
+    """Under `accelerate launch`/`torchrun` only rank 0 reports."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _sft(args: argparse.Namespace) -> int:
     from aloe_train.train import SFTRunConfig, run_sft, summary
 
     config = config_from_args(SFTRunConfig, args)
-    print(summary(run_sft(config), str(config.output)))
+    record = run_sft(config)
+    if _main_process():
+        print(summary(record, str(config.output)))
     return 0
 
 
@@ -59,7 +66,9 @@ def _dpo(args: argparse.Namespace) -> int:
     from aloe_train.train import DPORunConfig, run_dpo, summary
 
     config = config_from_args(DPORunConfig, args)
-    print(summary(run_dpo(config), str(config.output)))
+    record = run_dpo(config)
+    if _main_process():
+        print(summary(record, str(config.output)))
     return 0
 
 

@@ -239,6 +239,8 @@ def _check_output(config: TrainConfig, config_hash: str) -> bool:
             previous = None
         if previous == config_hash and not config.overwrite:
             return True
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--output {out} is a file; pass a folder for the checkpoint")
     if out.exists() and any(out.iterdir()) and not config.overwrite:
         raise UserInputError(
             f"{out} is not empty and holds no checkpoint of this training; pass --overwrite or another --output"
