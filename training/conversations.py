@@ -500,6 +500,11 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
                 "elapsed_s": round(time.perf_counter() - started, 2),
                 "usage": {name: role.usage.to_dict() for name, role in roles.items()},
                 "backends": {name: role.identity for name, role in roles.items()},
+                "turns_generated": len(turns := [t for c in conversations for t in c.turns]),
+                # how often the judge preferred the hinted reply (ALOE's premise: it should, mostly)
+                "hint_preferred": round(sum(t.preferred_from == "hint" for t in turns) / len(turns), 3)
+                if turns
+                else None,
                 "failures": [{"id": c.id, "error": c.error} for c in conversations if c.status == "failed"],
                 **provenance(),
             }
@@ -542,7 +547,8 @@ def summary(meta: dict[str, Any], output: str) -> str:
     usage = "; ".join(f"{r} {u['calls']} calls/{u['cached']} cached" for r, u in meta["usage"].items())
     text = (
         f"{output}: {meta['complete']} complete, {meta['failed']} failed of {meta['conversations']} conversations "
-        f"({meta['config']['turns']} turns) in {meta['elapsed_s']}s\nusage: {usage}"
+        f"({meta['config']['turns']} turns) in {meta['elapsed_s']}s; the judge preferred the hinted reply in "
+        f"{meta['hint_preferred']} of {meta['turns_generated']} turns\nusage: {usage}"
     )
     if meta["failed"]:
         text += f"\nfailures (first 3): {meta['failures'][:3]}"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aloe_bench.backends import BackendPool, GenerationSettings, parse_args
-from aloe_bench.backends.base import redact_args
+from aloe_bench.config import RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.prompts import PromptTemplate, load_prompt
 from aloe_bench.provenance import package_versions
@@ -27,12 +27,11 @@ def train_prompt(filename: str) -> PromptTemplate:
 
 @dataclass
 class RoleBinding:
-    """One data-generation role: backend spec + arguments + how it generates."""
+    """One data-generation role: the benchmark's RoleConfig (spec, arguments, generation settings)
+    under a role name, with the prompt template it speaks through."""
 
     name: str
-    spec: str
-    args: dict[str, str] = field(default_factory=dict)
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    config: RoleConfig
     prompt: PromptTemplate | None = None
 
     @classmethod
@@ -46,21 +45,21 @@ class RoleBinding:
         temperature: float | None,
         prompt: PromptTemplate | None = None,
     ) -> RoleBinding:
+        args = parse_args(args_text, f"--{name.replace('_', '-')}-args")
         return cls(
-            name,
-            spec,
-            parse_args(args_text, f"--{name.replace('_', '-')}-args"),
-            GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature),
-            prompt,
+            name, RoleConfig(spec, args, max_new_tokens=max_new_tokens, temperature=temperature), prompt
         )
 
+    @property
+    def spec(self) -> str:
+        return self.config.spec
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return self.config.settings(self.config.max_new_tokens or 512)
+
     def record(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "args": redact_args(self.args),
-            "settings": self.settings.to_dict(),
-            "prompt": self.prompt.record() if self.prompt else None,
-        }
+        return {**self.config.record(), "prompt": self.prompt.record() if self.prompt else None}
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +72,10 @@ async def bound_roles(
     try:
         roles = {
             b.name: Role(
-                b.name, pool.get(b.spec, b.args), cache, prompt_version=b.prompt.tag if b.prompt else None
+                b.name,
+                pool.get(b.config.spec, b.config.args),
+                cache,
+                prompt_version=b.prompt.tag if b.prompt else None,
             )
             for b in bindings
         }
