@@ -24,7 +24,7 @@ from aloe_bench.backends import parse_spec
 from aloe_bench.errors import UserInputError
 from aloe_bench.provenance import package_versions
 from aloe_bench.results import write_json_atomic
-from aloe_train.data import FORMATS, DataReport
+from aloe_train.data import FORMATS, DataReport, read_rows
 from aloe_train.formatting import SFT_MODES, TARGETS
 
 RECORD_FILE = "aloe_train.json"
@@ -300,6 +300,7 @@ def _train(config: TrainConfig, build_dataset, make_trainer) -> dict[str, Any]:
     if _check_output(config, config_hash):
         print(f"aloe-train {config.kind}: {out} already holds this training; nothing to do", file=sys.stderr)
         return json.loads((out / RECORD_FILE).read_text())
+    read_rows(str(data), config.format)  # bad data fails here, before a model is loaded
     source, tok, model = _load(config)
     rows, report = build_dataset(tok)
     from datasets import Dataset
