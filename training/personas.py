@@ -168,15 +168,19 @@ async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str,
         else prompt.defaults.get("temperature"),
         prompt=prompt,
     )
-    record = {**config.job_record(), "seeds_sha256": hashlib.sha256("\n".join(seeds).encode()).hexdigest()}
+    embedder = get_embedder(config.embedder)
+    print(f"aloe-train personas: similarity by {embedder.name}: {embedder.note}", file=sys.stderr)
+    record = {
+        **config.job_record(),
+        "embedding": embedder.name,  # what `auto` resolved to: a resumed pool must keep the same criterion
+        "seeds_sha256": hashlib.sha256("\n".join(seeds).encode()).hexdigest(),
+    }
     config_hash = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
     previous = check_same_config(out, config_hash, config.overwrite)
     pool, stats = list(seeds), GrowthStats()
     if previous:
         pool = read_strings(out)
         stats = GrowthStats(**previous["stats"])
-    embedder = get_embedder(config.embedder)
-    print(f"aloe-train personas: similarity by {embedder.name}: {embedder.note}", file=sys.stderr)
 
     def save(status: str) -> dict[str, Any]:
         write_text_atomic(out, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pool))
