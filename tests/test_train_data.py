@@ -95,7 +95,7 @@ def test_grow_pool_with_the_embedded_model_and_resume(tmp_path):
         target=len(load_seeds(PersonaGrowthConfig(output="x"))[0]) + 2,
         per_request=3,
         concurrency=2,
-        max_new_tokens=160,
+        max_new_tokens=120,
         max_rounds=3,
         embedder="tfidf",
         cache=str(tmp_path / "cache.sqlite"),

@@ -23,7 +23,7 @@ def run_pipeline(work: Path) -> subprocess.CompletedProcess:
         "--max-new-tokens", "24", "--extractor-max-new-tokens", "64",
         "--max-steps", "2", "--max-length", "384", "--per-device-train-batch-size", "2",
         "--gradient-accumulation-steps", "1",
-        "--eval-personas", PERSONAS, "--eval-limit", "1", "--eval-turns", "2",
+        "--eval-personas", PERSONAS, "--eval-limit", "1", "--eval-turns", "1",
         "--output", work, "--cache", work / "calls.sqlite",
     ]  # fmt: skip
     return subprocess.run(
