@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aloe_bench.backends import parse_args
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.results import write_json_atomic
@@ -198,7 +199,10 @@ def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path
     from aloe_bench.runner import run_benchmark
 
     def role(spec_: str | None) -> RoleConfig:
-        return RoleConfig(spec_ or config.generator, max_new_tokens=config.max_new_tokens)
+        if spec_:
+            return RoleConfig(spec_, max_new_tokens=config.max_new_tokens)
+        args = parse_args(config.generator_args, "--generator-args")
+        return RoleConfig(config.generator, args, max_new_tokens=config.max_new_tokens)
 
     run_config = RunConfig(
         model=RoleConfig(spec, max_new_tokens=config.max_new_tokens),
