@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aloe_bench.backends import ChatRequest, GenerationSettings
@@ -35,6 +35,53 @@ def clean_user_message(text: str) -> str:
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text
+
+
+def simulator_messages(
+    prompt: PromptTemplate, persona: dict[str, str], exchanges: Sequence[tuple[str, str | None]]
+) -> list[dict[str, str]]:
+    """What the simulated user sees, role-flipped: its own messages are its assistant turns and the
+    other side's replies (`exchanges` = [(user message, reply), ...]) arrive as user turns."""
+    messages = prompt.render(profile=persona["profile"], personality=persona["personality"])
+    messages.append({"role": "user", "content": prompt.text("opening")})
+    for user, reply in exchanges:
+        messages.append({"role": "assistant", "content": user})
+        messages.append({"role": "user", "content": reply or ""})
+    return messages
+
+
+async def simulated_user_message(
+    simulator: Role,
+    prompt: PromptTemplate,
+    persona: dict[str, str],
+    exchanges: Sequence[tuple[str, str | None]],
+    *,
+    settings: GenerationSettings,
+    run_seed: int,
+    conversation_id: str,
+    turn: int,
+    retries: int,
+) -> tuple[str | None, str | None]:
+    """The persona's next message (cleaned), retried with a nudge when it fails or comes back empty.
+    Returns (message, None), or (None, reason) after `retries + 1` attempts. Shared by the evaluation
+    rollout and the training-data generation (aloe_train)."""
+    base = simulator_messages(prompt, persona, exchanges)
+    last_error = None
+    for attempt in range(retries + 1):
+        messages = base
+        if attempt:  # a nudge changes the prompt, so even greedy decoding gives a new answer
+            nudge = prompt.text("retry")
+            messages = [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n({nudge})"}]
+        seed = request_seed(run_seed, conversation_id, turn, "simulator", attempt)
+        out = await simulator.generate_one(ChatRequest(messages, settings.with_seed(seed)))
+        if not out.ok:
+            last_error = out.error
+            continue
+        text = clean_user_message(out.text)
+        if text:
+            return text, None
+        last_error = f"empty message after cleaning (raw: {out.text[:80]!r})"
+    return None, f"simulated user failed after {retries + 1} attempts: {last_error}"
 
 
 @dataclass
@@ -69,13 +116,9 @@ class Rollout:
     # -- messages each role sees ----------------------------------------------------------------------
     def simulator_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
         """Role-flipped: the persona's own messages are its assistant turns."""
-        p = self.simulator_prompt
-        messages = p.render(profile=conv.persona["profile"], personality=conv.persona["personality"])
-        messages.append({"role": "user", "content": p.text("opening")})
-        for turn in conv.turns:
-            messages.append({"role": "assistant", "content": turn.user})
-            messages.append({"role": "user", "content": turn.assistant or ""})
-        return messages
+        return simulator_messages(
+            self.simulator_prompt, conv.persona, [(t.user, t.assistant) for t in conv.turns]
+        )
 
     def model_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
         """What the model under test sees: the chat so far (and the persona only in explicit mode)."""
@@ -92,27 +135,21 @@ class Rollout:
 
     # -- one conversation -------------------------------------------------------------------------------
     async def _user_message(self, conv: ConversationRecord, k: int) -> str | None:
-        base = self.simulator_messages(conv)
-        last_error = None
-        for attempt in range(self.settings.simulator_retries + 1):
-            messages = base
-            if attempt:  # a nudge changes the prompt, so even greedy decoding gives a new answer
-                nudge = self.simulator_prompt.text("retry")
-                messages = [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n({nudge})"}]
-            seed = request_seed(self.settings.seed, conv.id, k, "simulator", attempt)
-            out = await self.simulator.generate_one(
-                ChatRequest(messages, self.settings.simulator.with_seed(seed))
-            )
-            if not out.ok:
-                last_error = out.error
-                continue
-            text = clean_user_message(out.text)
-            if text:
-                return text
-            last_error = f"empty message after cleaning (raw: {out.text[:80]!r})"
-        conv.status = "failed"
-        conv.error = f"turn {k}: simulated user failed after {self.settings.simulator_retries + 1} attempts: {last_error}"
-        return None
+        text, error = await simulated_user_message(
+            self.simulator,
+            self.simulator_prompt,
+            conv.persona,
+            [(t.user, t.assistant) for t in conv.turns],
+            settings=self.settings.simulator,
+            run_seed=self.settings.seed,
+            conversation_id=conv.id,
+            turn=k,
+            retries=self.settings.simulator_retries,
+        )
+        if text is None:
+            conv.status = "failed"
+            conv.error = f"turn {k}: {error}"
+        return text
 
     async def converse(self, conv: ConversationRecord) -> None:
         start = len(conv.turns) + 1

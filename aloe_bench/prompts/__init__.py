@@ -54,10 +54,10 @@ def _render(source: str, variables: dict[str, Any]) -> str:
 
 
 @cache
-def load_prompt(filename: str) -> PromptTemplate:
-    """A template shipped in this package, by file name (e.g. `judge_aloe_v1.yaml`)."""
+def load_prompt(filename: str, package: str = "aloe_bench.prompts") -> PromptTemplate:
+    """A template shipped in `package` (this one by default), by file name (e.g. `judge_aloe_v1.yaml`)."""
     try:
-        raw = (resources.files("aloe_bench.prompts") / filename).read_bytes()
+        raw = (resources.files(package) / filename).read_bytes()
     except FileNotFoundError:
         raise UserInputError(f"no prompt template named {filename}") from None
     data = yaml.safe_load(raw)
