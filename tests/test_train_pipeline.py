@@ -87,8 +87,10 @@ def test_pipeline_trains_two_checkpoints_that_load_and_get_scored(tmp_path, embe
     assert len(persona_sets) == 1
     with open(work / "comparison.csv") as f:
         table = list(csv.DictReader(f))
-    assert [r["model"] for r in table] == ["base", "sft", "dpo"]
-    assert "base" in result.stdout and "comparison.csv" in result.stdout
+    # the leaderboard of the three runs, with the base as baseline for the paired tests
+    assert sorted(r["label"] for r in table) == ["base", "dpo", "sft"]
+    assert {r["model"] for r in table} == {"embedded", f"hf/{work / 'sft'}", f"hf/{work / 'dpo'}"}
+    assert "paired Δ" in result.stdout and "comparison.csv" in result.stdout
 
     # re-running the same command resumes: nothing is generated or trained again
     again = run_pipeline(work)

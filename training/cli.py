@@ -74,11 +74,11 @@ def _dpo(args: argparse.Namespace) -> int:
 
 def _pipeline(args: argparse.Namespace) -> int:
     from aloe_train.pipeline import PipelineConfig, run_pipeline
-    from aloe_train.report import format_table
+    from aloe_train.report import format_board
 
     config = config_from_args(PipelineConfig, args)
     result = run_pipeline(config)
-    print(format_table(result["table"]))
+    print(format_board(result["board"]))
     print(f"comparison: {config.output}/comparison.csv")
     return 0
 

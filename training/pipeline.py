@@ -24,7 +24,7 @@ from aloe_bench.results import write_json_atomic
 from aloe_train import conversations as conv_mod
 from aloe_train import personas as personas_mod
 from aloe_train import train as train_mod
-from aloe_train.report import comparison_table
+from aloe_train.report import comparison_board
 
 METHODS = ("sft", "dpo")
 
@@ -258,8 +258,8 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     runs = {"base": _evaluate(config, work, "base", config.model)}
     for method, path in checkpoints.items():
         runs[method] = _evaluate(config, work, method, f"hf/{path}")
-    table = comparison_table(runs)
-    table.to_csv(work / "comparison.csv", index=False)
+    board = comparison_board(runs)
+    board.frame.to_csv(work / "comparison.csv", index=False)
     write_json_atomic(
         work / "pipeline.json",
         {
@@ -270,4 +270,4 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
             "runs": {k: str(v) for k, v in runs.items()},
         },
     )
-    return {"table": table, "runs": runs, "checkpoints": checkpoints}
+    return {"board": board, "runs": runs, "checkpoints": checkpoints}
