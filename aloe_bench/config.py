@@ -105,9 +105,23 @@ class RunConfig:
             "simulator_retries": self.simulator_retries,
         }
 
+    def prompt_versions(self) -> dict[str, str]:
+        """The SHA-256 of every prompt template this run uses."""
+        from aloe_bench.judge import get_protocol
+        from aloe_bench.prompts import load_prompt
+
+        versions = {
+            "simulator": load_prompt("simulator.yaml").sha256,
+            "judge": get_protocol(self.protocol).prompt.sha256,
+        }
+        if self.persona_disclosure == "system":
+            versions["model_system"] = load_prompt("model_explicit.yaml").sha256
+        return versions
+
     def config_hash(self) -> str:
-        """Identifies what determines the results: resuming into a folder requires the same hash."""
-        blob = json.dumps(self.record(), sort_keys=True)
+        """Identifies what determines the results (settings and prompt wording): resuming into a
+        folder requires the same hash."""
+        blob = json.dumps({**self.record(), "prompt_versions": self.prompt_versions()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def default_output(self) -> Path:

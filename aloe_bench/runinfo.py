@@ -24,6 +24,7 @@ SETUP_FIELDS = {
     "personas": "persona set",
     "turns": "turns",
     "disclosure": "persona disclosure",
+    "prompts": "simulated-user/judge prompt versions",
 }
 
 
@@ -36,6 +37,7 @@ class RunSetup:
     personas_key: str  # what identifies it: the texts' SHA-256 when recorded
     turns: int
     disclosure: str
+    prompts: str = ""  # the simulated user's and judge's prompt hashes: another wording is another setup
 
     @classmethod
     def of(cls, run: Run) -> RunSetup:
@@ -57,6 +59,10 @@ class RunSetup:
             personas_key=key,
             turns=int(turns),
             disclosure=str(cfg.get("persona_disclosure", "hidden")),
+            prompts=" ".join(
+                f"{role}:{str((cfg.get('prompts') or {}).get(role, {}).get('sha256', '?'))[:12]}"
+                for role in ("simulator", "judge")
+            ),
         )
 
     def key(self, name: str) -> Any:

@@ -8,7 +8,6 @@ against the sum of all request latencies.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -18,21 +17,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from _personas import demo_personas, write_personas
+
 from aloe_bench.config import RoleConfig, RunConfig
-from aloe_bench.personas import load_persona_set
 from aloe_bench.runner import run_benchmark
-
-
-def persona_file(n: int, path: Path) -> Path:
-    """n distinct personas built from the shipped demo set."""
-    demo = load_persona_set("demo").personas
-    with path.open("w") as f:
-        for i in range(n):
-            p = demo[i % len(demo)]
-            f.write(
-                json.dumps({"profile": f"{p.profile} (Variant {i}.)", "personality": p.personality}) + "\n"
-            )
-    return path
 
 
 @contextmanager
@@ -80,7 +68,7 @@ def main() -> None:
             model=role,
             simulator=role,
             judge=role,
-            personas=str(persona_file(args.conversations, Path(tmp) / "p.jsonl")),
+            personas=str(write_personas(demo_personas(args.conversations), Path(tmp) / "p.jsonl")),
             turns=args.turns,
             concurrency=args.concurrency,
             output=str(Path(tmp) / "run"),

@@ -1,9 +1,12 @@
 """Throughput of the engine vs a one-call-at-a-time loop (like the original release), same work.
 
-Both ways run the same personas, turns, prompts and token limits with the embedded model in every
-role, greedy decoding, no cache hits; the figure is generated tokens per second of wall time.
+Both ways run the same personas, turns, prompts and token limits (by default those of the
+`aloe_demo` task: the 12 demo personas, 3 turns, 128/64/16 new tokens for model/simulated user/judge)
+with the embedded model in every role, greedy decoding and an empty call cache. The loop calls
+transformers' generate() once per message, as the original release did; the engine batches the
+conversations and reuses cached prefixes. The figure is generated tokens per second of wall time.
 
-    python benchmarks/engine_vs_sequential.py [--personas 12] [--turns 2]
+    python benchmarks/engine_vs_sequential.py [--personas 12] [--turns 3] [--model-tokens 128] ...
 """
 
 from __future__ import annotations
@@ -13,20 +16,24 @@ import tempfile
 import time
 from pathlib import Path
 
+from _personas import demo_personas, write_personas
+
 from aloe_bench.backends import ChatRequest, GenerationSettings
 from aloe_bench.backends.embedded import embedded_checkpoint
 from aloe_bench.backends.hf import HFBackend
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.judge import get_protocol, parse_score
-from aloe_bench.personas import load_persona_set
 from aloe_bench.prompts import load_prompt
 from aloe_bench.rollout import clean_user_message
 from aloe_bench.runner import run_benchmark
+from aloe_bench.tasks import load_task_settings
 
 
 def sequential_loop(personas, turns: int, limits: dict[str, int]) -> tuple[int, float]:
     """The original release's shape: one conversation, one call at a time, nothing batched."""
-    backend = HFBackend(str(embedded_checkpoint()))
+    backend = HFBackend(
+        str(embedded_checkpoint()), {"prefix_cache_gb": "0"}
+    )  # plain generate(), as the original
     backend.ensure_loaded()
     sim_prompt, judge = load_prompt("simulator.yaml"), get_protocol("aloe-v1")
 
@@ -65,13 +72,12 @@ def sequential_loop(personas, turns: int, limits: dict[str, int]) -> tuple[int, 
     return tokens, time.perf_counter() - start
 
 
-def engine(personas_n: int, turns: int, limits: dict[str, int], workdir: Path) -> tuple[int, float]:
+def engine(personas: list, turns: int, limits: dict[str, int], workdir: Path) -> tuple[int, float]:
     config = RunConfig(
         model=RoleConfig("embedded", max_new_tokens=limits["model"], temperature=0.0),
         simulator=RoleConfig("embedded", max_new_tokens=limits["simulator"], temperature=0.0),
         judge=RoleConfig("embedded", max_new_tokens=limits["judge"], temperature=0.0),
-        personas="demo",
-        limit=personas_n,
+        personas=str(write_personas(personas, workdir / "personas.jsonl")),
         turns=turns,
         output=str(workdir / "run"),
         cache=str(workdir / "calls.sqlite"),
@@ -85,18 +91,19 @@ def engine(personas_n: int, turns: int, limits: dict[str, int], workdir: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--personas", type=int, default=12)
-    parser.add_argument("--turns", type=int, default=2)
-    parser.add_argument("--model-tokens", type=int, default=64)
-    parser.add_argument("--simulator-tokens", type=int, default=48)
-    parser.add_argument("--judge-tokens", type=int, default=8)
+    _, demo = load_task_settings("aloe_demo")
+    parser.add_argument("--personas", type=int, default=12, help="12: the demo set; more: numbered variants")
+    parser.add_argument("--turns", type=int, default=demo["turns"])
+    parser.add_argument("--model-tokens", type=int, default=demo["max_new_tokens"])
+    parser.add_argument("--simulator-tokens", type=int, default=demo["simulator_max_new_tokens"])
+    parser.add_argument("--judge-tokens", type=int, default=demo["judge_max_new_tokens"])
     args = parser.parse_args()
     limits = {"model": args.model_tokens, "simulator": args.simulator_tokens, "judge": args.judge_tokens}
-    personas = load_persona_set("demo").limit(args.personas).personas
+    personas = demo_personas(args.personas)
     embedded_checkpoint()  # convert once, outside both timings
     print(f"{len(personas)} personas x {args.turns} turns, embedded model in every role, limits {limits}")
     with tempfile.TemporaryDirectory() as tmp:
-        e_tokens, e_time = engine(len(personas), args.turns, limits, Path(tmp))
+        e_tokens, e_time = engine(personas, args.turns, limits, Path(tmp))
     print(
         f"engine:     {e_tokens:6d} tokens in {e_time:7.1f} s = {e_tokens / e_time:7.1f} tokens/s (model load included)"
     )

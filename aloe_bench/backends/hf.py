@@ -62,8 +62,9 @@ class HFBackend(BatchingBackend):
         if "batch_size" not in self.args:
             import torch
 
-            self.batch_size = 64 if torch.cuda.is_available() else 16  # a 2-core CPU gains little past 16
+            self.batch_size = 64 if torch.cuda.is_available() else 32
         self.model = None
+        self.prefix_store = None  # set when loading (see _prefix_store)
         self.tokenizer = None
         self._local = looks_like_path(name)
         self.path = Path(os.path.expanduser(name)).resolve() if self._local else None
@@ -85,7 +86,9 @@ class HFBackend(BatchingBackend):
             else hub_fingerprint(self.name, self.args.get("revision"))
         )
         # Batching and device placement do not change what a seeded request returns.
-        ident["args"] = {k: v for k, v in ident["args"].items() if k not in ("batch_size", "device")}
+        ident["args"] = {
+            k: v for k, v in ident["args"].items() if k not in ("batch_size", "device", "prefix_cache_gb")
+        }
         return ident
 
     # -- loading ------------------------------------------------------------------------------------
@@ -139,6 +142,20 @@ class HFBackend(BatchingBackend):
             tok.pad_token = tok.eos_token
         self.tokenizer, self.model = tok, model
         self._eos_ids = _eos_ids(model, tok)
+        self.prefix_store = self._prefix_store(model, device)
+
+    def _prefix_store(self, model: Any, device: str):
+        """Keys/values of earlier prompts, reused by later ones (`prefix_cache_gb=0` turns it off)."""
+        from aloe_bench.backends.hf_decoding import PrefixStore, supports_prefix_reuse
+
+        budget_gb = float(self.args.get("prefix_cache_gb", 4 if device.startswith("cuda") else 2))
+        if budget_gb <= 0 or not supports_prefix_reuse(model):
+            return None
+        cfg = model.config
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        per_token = 2 * cfg.num_hidden_layers * kv_heads * head_dim * model.dtype.itemsize
+        return PrefixStore(max_tokens=int(budget_gb * 2**30 / per_token))
 
     def system_role(self) -> str:
         """Needs only the tokenizer, so a fully cached run records it without loading the weights."""
@@ -148,17 +165,40 @@ class HFBackend(BatchingBackend):
 
     # -- generation ---------------------------------------------------------------------------------
     def _generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList
-
+        from aloe_bench.backends.hf_decoding import generate_reusing_prefixes
         from aloe_bench.backends.sampling import PerRowSampler
 
         tok, model = self.tokenizer, self.model
-        prompts = [render_prompt(tok, r.messages) for r in requests]
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        prompt_len = enc["input_ids"].shape[1]
+        prompts = [tok(render_prompt(tok, r.messages), add_special_tokens=False).input_ids for r in requests]
+        rows = [self._row_sampling(r) for r in requests]
         max_new = requests[0].settings.max_new_tokens
-        sampler = PerRowSampler([self._row_sampling(r) for r in requests], prompt_len)
+        if self.prefix_store is not None:
+            results = generate_reusing_prefixes(
+                model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
+                pad_id=tok.pad_token_id, store=self.prefix_store,
+                repetition_penalty=model.generation_config.repetition_penalty,
+            )  # fmt: skip
+            self.batch_stats.update(self.prefix_store.stats)
+            replies = [(r.tokens, r.stopped) for r in results]
+        else:
+            replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+        return [
+            Completion(
+                text=tok.decode(reply, skip_special_tokens=True).strip(),
+                finish_reason="stop" if stopped else "length",
+                prompt_tokens=len(prompt),
+                completion_tokens=len(reply) + int(stopped),  # the end-of-turn token counts, as in APIs
+            )
+            for (reply, stopped), prompt in zip(replies, prompts, strict=True)
+        ]
+
+    def _generate(self, prompts: list[list[int]], sampler: Any, max_new: int) -> list[tuple[list[int], bool]]:
+        """transformers' generate() on a left-padded batch: for models the prefix reuse does not cover."""
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        tok, model = self.tokenizer, self.model
+        enc = tok.pad({"input_ids": prompts}, return_tensors="pt").to(model.device)
         gen_config = GenerationConfig(
             max_new_tokens=max_new,
             do_sample=False,  # sampling, when asked for, happens per row inside `sampler`
@@ -170,21 +210,11 @@ class HFBackend(BatchingBackend):
             out = model.generate(
                 **enc, generation_config=gen_config, logits_processor=LogitsProcessorList([sampler])
             )
-        new_tokens = out[:, prompt_len:].tolist()
-        prompt_counts = enc["attention_mask"].sum(dim=1).tolist()
-        results = []
-        for row, n_prompt in zip(new_tokens, prompt_counts, strict=True):
+        replies = []
+        for row in out[:, enc["input_ids"].shape[1] :].tolist():
             cut = next((i for i, t in enumerate(row) if t in self._eos_ids), None)
-            reply = row if cut is None else row[:cut]
-            results.append(
-                Completion(
-                    text=tok.decode(reply, skip_special_tokens=True).strip(),
-                    finish_reason="length" if cut is None else "stop",
-                    prompt_tokens=int(n_prompt),
-                    completion_tokens=len(reply) + (0 if cut is None else 1),
-                )
-            )
-        return results
+            replies.append((row, False) if cut is None else (row[:cut], True))
+        return replies
 
     def _row_sampling(self, request: ChatRequest):
         from aloe_bench.backends.sampling import RowSampling

@@ -55,10 +55,13 @@ class PerRowSampler:
         self.any_sampled = bool(self._sampled.any())
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.apply(scores, input_ids.shape[1] - self.prompt_length)
+
+    def apply(self, scores: torch.FloatTensor, step: int) -> torch.FloatTensor:
+        """Scores whose argmax is each row's choice at decoding step `step` (0 = first new token)."""
         if not self.any_sampled:
             return scores
         device = scores.device
-        step = input_ids.shape[1] - self.prompt_length
         vocab = scores.shape[-1]
         logits = scores / self._temps.to(device)[:, None]
         logits = self._filter_top_k(logits)

@@ -89,7 +89,9 @@ class MultifacetedConfig:
         }
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:16]
+        """Settings and the judge prompt's wording: resuming into a folder requires the same hash."""
+        blob = {**self.record(), "prompt_versions": {"judge": load_prompt(JUDGE_PROMPT).sha256}}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
     def default_output(self) -> Path:
         def slug(text: str) -> str:
