@@ -58,13 +58,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "accepts_extra", False):
         args.extra = extra
+    return dispatch(args, parser, "aloe-bench")
+
+
+def dispatch(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, prog: str, quiet: tuple[str, ...] = ()
+) -> int:
+    """Run a parsed subcommand the way both console scripts do: logging quiet unless `-v`, bad
+    input as one line on stderr with exit code 2, Ctrl-C as a hint to resume."""
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        for noisy in ("httpx", "openai", "transformers"):
+        for noisy in ("httpx", "openai", "transformers", *quiet):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -72,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AloeError as exc:
-        print(f"aloe-bench: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("aloe-bench: interrupted; re-run the same command to resume", file=sys.stderr)
+        print(f"{prog}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
 
 

@@ -8,16 +8,12 @@ Python API take the same settings. Exit codes: 0 done; 2 bad input (one line, no
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
-from aloe_bench.errors import AloeError
+from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS, dispatch
 from aloe_train import __version__
 from aloe_train.config_cli import add_config_arguments, config_from_args
-
-EXIT_USER_ERROR = 2
-EXIT_FAILED_CONVERSATIONS = 3
 
 EPILOG = """examples (offline, the embedded model in every role):
   aloe-train personas --kind profile --target 40 --output pools/profiles.jsonl
@@ -129,25 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        for noisy in ("httpx", "openai", "transformers", "datasets"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USER_ERROR
-    try:
-        return int(args.func(args) or 0)
-    except AloeError as exc:
-        print(f"aloe-train: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("aloe-train: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    return dispatch(args, parser, "aloe-train", quiet=("datasets",))
 
 
 if __name__ == "__main__":
