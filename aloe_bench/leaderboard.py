@@ -385,6 +385,9 @@ def publish(
             command,
             "```",
             "",
+            "A run of a checkpoint made by `aloe-train` keeps the trainer's record (the checkpoint's",
+            "`aloe_train.json`: data, hyper-parameters, steps, loss) as `training.json` in its run folder.",
+            "",
         ]
     )
     write_text_atomic(board / "README.md", readme)
