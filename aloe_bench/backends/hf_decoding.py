@@ -15,6 +15,7 @@ Only plain decoder models whose layers all use full attention take this path; ot
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -147,8 +148,9 @@ def generate_reusing_prefixes(
     generated: list[list[int]] = [[] for _ in range(batch)]
     stopped = [False] * batch
     next_pos = positions[:, -1] + 1
+    with_cache = {_cache_argument(model): cache}
     with torch.inference_mode():
-        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, **with_cache,
                     use_cache=True, logits_to_keep=1)  # fmt: skip
         for step in range(max_new_tokens):
             scores = out.logits[:, -1, :].float()
@@ -169,9 +171,9 @@ def generate_reusing_prefixes(
             feed = torch.where(live, chosen, torch.full_like(chosen, pad_id)).unsqueeze(1)
             mask = torch.cat([mask, live.long().unsqueeze(1)], dim=1)
             out = model(input_ids=feed, attention_mask=mask, position_ids=next_pos.unsqueeze(1),
-                        past_key_values=out.past_key_values, use_cache=True)  # fmt: skip
+                        **with_cache, use_cache=True)  # fmt: skip
             next_pos = next_pos + 1
-        _keep(store, out.past_key_values, mask, prompts, generated)
+        _keep(store, cache, mask, prompts, generated)
     return [RowResult(tokens=g[:-1] if s else g, stopped=s) for g, s in zip(generated, stopped, strict=True)]
 
 
@@ -188,10 +190,19 @@ def _share_common_prefix(model: Any, prompts: list[list[int]], store: PrefixStor
         common = int(diff[0]) if diff.size else common
     if common < minimum or store.longest_prefix(prompts[0][:common])[1] >= common:
         return
-    ids = prompts[0][:common]
+    from transformers import DynamicCache
+
+    ids, cache = prompts[0][:common], DynamicCache()
     with torch.inference_mode():
-        out = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True, logits_to_keep=1)
-    store.add(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in out.past_key_values.layers])
+        model(input_ids=torch.tensor([ids], device=model.device), **{_cache_argument(model): cache},
+              use_cache=True, logits_to_keep=1)  # fmt: skip
+    store.add(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in cache.layers])
+
+
+def _cache_argument(model: Any) -> str:
+    """transformers 5.24 renamed forward()'s `past_key_values` to `cache` (the old name warns, and
+    goes in 5.40)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _reserved_layer_class():
