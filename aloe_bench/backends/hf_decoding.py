@@ -143,7 +143,7 @@ def generate_reusing_prefixes(
     cache = _new_cache(model, past_len + new_len + max_new_tokens, found, cached, past_len, batch)
 
     input_ids, mask, positions = input_ids.to(device), mask.to(device), positions.to(device)
-    eos = torch.tensor(eos_ids, device=device)
+    eos = set(eos_ids)
     history = [list(ids) for ids in prompts]  # for the repetition penalty
     generated: list[list[int]] = [[] for _ in range(batch)]
     stopped = [False] * batch
@@ -157,13 +157,11 @@ def generate_reusing_prefixes(
             if repetition_penalty and repetition_penalty != 1.0:
                 scores = _penalize(scores, history, repetition_penalty)
             chosen = sampler.apply(scores, step).argmax(dim=-1)
-            for i in range(batch):
+            for i, token in enumerate(chosen.tolist()):  # one device-to-host copy per step
                 if not stopped[i]:
-                    token = int(chosen[i])
                     generated[i].append(token)
                     history[i].append(token)
-                    if bool((eos == token).any()):
-                        stopped[i] = True
+                    stopped[i] = token in eos
             if all(stopped) or step == max_new_tokens - 1:
                 break
             # Finished rows feed a masked pad: their cache positions stay exactly their real tokens.
