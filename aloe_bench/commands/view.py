@@ -18,19 +18,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories (the --output of aloe-bench run)")
+    p.add_argument(
+        "runs", metavar="RUN_DIR", nargs="+", help="run directories (the --output of aloe-bench run)"
+    )
     p.add_argument(
         "--output",
         metavar="FILE.html",
         help="where to write the page (default for one run: RUN_DIR/report.html; required for several)",
     )
     p.add_argument(
-        "--label", action="extend", nargs="+", metavar="NAME", help="run names on the page, in the order of RUN_DIRs"
+        "--label",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="run names on the page, in the order of RUN_DIRs",
     )
     p.add_argument(
-        "--n-bootstrap", type=int, default=None, metavar="N", help="resamples for the paired comparison (default 2000)"
+        "--n-bootstrap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resamples for the paired comparison (default 2000)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the paired comparison's bootstrap (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the paired comparison's bootstrap (default 0)"
+    )
     p.set_defaults(func=main)
 
 
@@ -52,7 +64,9 @@ def main(args: argparse.Namespace) -> int:
         if output.suffix.lower() not in (".html", ".htm"):
             raise UserInputError(f"--output {args.output} must end in .html (the page is one HTML file)")
         if output.is_dir():
-            raise UserInputError(f"--output {args.output} is a directory; name the file, e.g. {output}/report.html")
+            raise UserInputError(
+                f"--output {args.output} is a directory; name the file, e.g. {output}/report.html"
+            )
     n_bootstrap = DEFAULT_BOOTSTRAP if args.n_bootstrap is None else args.n_bootstrap
     if n_bootstrap < 1:
         raise UserInputError(f"--n-bootstrap must be at least 1 (got {n_bootstrap})")

@@ -42,13 +42,89 @@ INJECTIONS = (
     "\u2028line separator\u2029paragraph separator & &amp; <b>bold?</b>",
 )
 
-WORDS = (
-    "honestly that sounds like a good plan and I think the weekend market would be the right place to "
-    "start because people there already know your work so you could try a small table first then see "
-    "what sells best before you spend money on more wood or paint and maybe ask your grandson to help "
-    "carry things since he is learning the knots anyway and it gives you both time together which "
-    "matters more than the sales in the end"
-).split()
+WORDS = [
+    "honestly",
+    "that",
+    "sounds",
+    "like",
+    "a",
+    "good",
+    "plan",
+    "and",
+    "I",
+    "think",
+    "the",
+    "weekend",
+    "market",
+    "would",
+    "be",
+    "the",
+    "right",
+    "place",
+    "to",
+    "start",
+    "because",
+    "people",
+    "there",
+    "already",
+    "know",
+    "your",
+    "work",
+    "so",
+    "you",
+    "could",
+    "try",
+    "a",
+    "small",
+    "table",
+    "first",
+    "then",
+    "see",
+    "what",
+    "sells",
+    "best",
+    "before",
+    "you",
+    "spend",
+    "money",
+    "on",
+    "more",
+    "wood",
+    "or",
+    "paint",
+    "and",
+    "maybe",
+    "ask",
+    "your",
+    "grandson",
+    "to",
+    "help",
+    "carry",
+    "things",
+    "since",
+    "he",
+    "is",
+    "learning",
+    "the",
+    "knots",
+    "anyway",
+    "and",
+    "it",
+    "gives",
+    "you",
+    "both",
+    "time",
+    "together",
+    "which",
+    "matters",
+    "more",
+    "than",
+    "the",
+    "sales",
+    "in",
+    "the",
+    "end",
+]
 
 
 def _text(rng: np.random.Generator, chars: int) -> str:
@@ -203,7 +279,9 @@ def write_report_run(
         },
         "status": "complete" if not failed else "incomplete",
         "metrics": metrics,
-        "usage": {"model": {"calls": personas * turns, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0}},
+        "usage": {
+            "model": {"calls": personas * turns, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        },
         "failures": [{"id": c.id, "error": c.error} for c in conversations if c.status == "failed"],
         "warnings": [
             {
@@ -218,7 +296,13 @@ def write_report_run(
         },
         "validity": {
             "swap": {
-                j: {"discrimination": 0.8, "discrimination_ci": [0.6, 1.0], "auc": 0.7, "auc_ci": [0.6, 0.8], "n": 50}
+                j: {
+                    "discrimination": 0.8,
+                    "discrimination_ci": [0.6, 1.0],
+                    "auc": 0.7,
+                    "auc_ci": [0.6, 0.8],
+                    "n": 50,
+                }
                 for j in judges
             },
             "length_bias": {j: {"spearman": 0.21, "n": personas * turns, "unit": "turn"} for j in judges},
@@ -228,12 +312,17 @@ def write_report_run(
         results["audit"] = {
             "auditor": "synthetic",
             "facts_method": "sentences",
-            "disclosure": [{"turn": k, "mean": round(0.25 * k / turns, 3), "ci": [0.1, 0.4], "n": personas} for k in range(1, turns + 1)],
+            "disclosure": [
+                {"turn": k, "mean": round(0.25 * k / turns, 3), "ci": [0.1, 0.4], "n": personas}
+                for k in range(1, turns + 1)
+            ],
             "turn1": 0.25,
             "never_revealed": 0.1,
             "role_breaks": [int(rng.integers(0, 4)) for _ in range(turns)],
         }
-        write_text_atomic(out / "audit.jsonl", "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in audit_rows))
+        write_text_atomic(
+            out / "audit.jsonl", "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in audit_rows)
+        )
     write_conversations(out / CONVERSATIONS_FILE, conversations)
     write_json_atomic(out / RESULTS_FILE, results)
     return out
@@ -250,8 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--injection", action="store_true")
     args = p.parse_args(argv)
     path = write_report_run(
-        args.output, personas=args.personas, turns=args.turns, seed=args.seed, model=args.model,
-        skill=args.skill, injection=args.injection,
+        args.output,
+        personas=args.personas,
+        turns=args.turns,
+        seed=args.seed,
+        model=args.model,
+        skill=args.skill,
+        injection=args.injection,
     )
     print(f"wrote {path}")
     return 0

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import html
 import json
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,9 @@ def _asset(name: str) -> str:
 def embed_json(data: Any) -> str:
     """JSON safe to place inside a <script> element: the escaped characters only occur inside strings."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text) if any(c in text for c in _JSON_ESCAPES) else text
+    return (
+        "".join(_JSON_ESCAPES.get(ch, ch) for ch in text) if any(c in text for c in _JSON_ESCAPES) else text
+    )
 
 
 def _finite(obj: Any) -> Any:
@@ -110,3 +113,22 @@ def write_run_report(run_dir: str | Path) -> Path:
     """
     run_dir = Path(run_dir)
     return build_report([run_dir], run_dir / REPORT_FILE)
+
+
+def report_after_command(run_dir: str | Path) -> Path | None:
+    """`write_run_report` for the end of a command that changed a run (run, judge, audit, label import).
+
+    Prints where the page went. If it cannot be written, the command's real work (the run's files) is
+    already done: one warning line says why and how to retry, and the command's exit code stands.
+    """
+    try:
+        path = write_run_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - any failure here must not undo a finished run
+        print(
+            f"aloe-bench: warning: could not write {Path(run_dir) / REPORT_FILE} ({exc}); "
+            f"retry with `aloe-bench view {run_dir}`",
+            file=sys.stderr,
+        )
+        return None
+    print(f"report: {path}")
+    return path

@@ -186,7 +186,9 @@ def build_payload(
 ) -> dict[str, Any]:
     """The page's data for one run, or for several compared with the first."""
     if not directories:
-        raise UserInputError("no runs given; pass one or more run directories (the --output of aloe-bench run)")
+        raise UserInputError(
+            "no runs given; pass one or more run directories (the --output of aloe-bench run)"
+        )
     infos = load_runs(list(directories), labels)
     kinds = {run_kind(i.run) for i in infos}
     if len(kinds) > 1:
@@ -196,7 +198,9 @@ def build_payload(
         )
     notes = []
     if len(infos) > 1:
-        warning = setup_warning(infos, reference_setup(infos, infos[0]), f"the first run ('{infos[0].label}')")
+        warning = setup_warning(
+            infos, reference_setup(infos, infos[0]), f"the first run ('{infos[0].label}')"
+        )
         if warning:
             notes.append(warning)
     return {
