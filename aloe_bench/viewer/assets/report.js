@@ -817,6 +817,7 @@
   try {
     DATA = JSON.parse(document.getElementById("aloe-data").textContent);
     render();
+    window.__aloeReadyMs = performance.now(); // time to interactive, from navigation start
     window.__aloeReady = true;
     document.documentElement.setAttribute("data-ready", "1");
   } catch (err) {
