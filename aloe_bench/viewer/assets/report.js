@@ -566,7 +566,7 @@
   }
 
   function judgementsTable(list, withPersona) {
-    var t = h("table", { cls: "generic judgements" });
+    var t = h("table", { cls: withPersona ? "generic swap-judgements" : "generic judgements" });
     t.appendChild(h("tr", {}, [withPersona ? "persona" : null, "judge", "repeat", "score", "attempts", "error", "raw answer"].filter(Boolean).map(function (c) { return h("th", { text: c }); })));
     list.forEach(function (j) {
       t.appendChild(h("tr", {},
