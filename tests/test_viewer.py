@@ -190,3 +190,29 @@ def test_write_run_report_is_the_one_call_for_other_commands(small_runs, tmp_pat
     shutil.copytree(small_runs["base"], run)
     path = write_run_report(run)
     assert path == run / "report.html" and path.stat().st_size > 10_000
+
+
+def test_run_command_writes_report_html_at_the_end(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    out = tmp_path / "run"
+    with FakeOpenAIServer(FakeBehaviour(judge_answers=["3", "5"])) as server:
+        roles = []
+        for role in ("model", "simulator", "judge"):
+            roles += [
+                f"--{role}",
+                "openai/fake",
+                f"--{role}-base-url",
+                server.base_url,
+                f"--{role}-args",
+                "backoff=0.01",
+            ]
+        code, stdout, err = cli(
+            "run", *roles, "--personas", "demo", "--limit", "2", "--turns", "2", "--no-progress",
+            "--output", out, "--no-cache",
+        )  # fmt: skip
+    assert code == 0, err
+    assert f"report: {out / 'report.html'}" in stdout
+    payload = json.loads(_data_block((out / "report.html").read_text(encoding="utf-8")))
+    scores = [[t["score"] for t in c["turns"]] for c in payload["runs"][0]["conversations"]]
+    expected = [[t.score for t in c.turns] for c in load_run(out).conversations]
+    assert scores == expected and len(scores) == 2

@@ -654,7 +654,8 @@
     (conv.turns || []).forEach(function (t, k) { turns.appendChild(turnBlock(run, conv, t, k, audit)); });
     if (!(conv.turns || []).length) turns.appendChild(h("p", { cls: "muted", text: "no turns recorded" }));
     var sc = turnScores(conv);
-    var top = h("p", { cls: "note" }, statusBadge(conv.status), " mean score " + fmt(mean(sc), 2) + " over " + sc.filter(isNum).length + " scored turn(s)" + (DATA.runs.length > 1 ? " · run " + run.label : ""));
+    var what = run.kind === "multifaceted" ? " score " + fmt(mean(sc), 2) + " (mean of its rubric scores)" : " mean score " + fmt(mean(sc), 2) + " over " + sc.filter(isNum).length + " scored turn(s)";
+    var top = h("p", { cls: "note" }, statusBadge(conv.status), what + (DATA.runs.length > 1 ? " · run " + run.label : ""));
     openDetail((run.kind === "multifaceted" ? "Instance " : "Conversation ") + conv.id, h("div", {}, top, h("div", { cls: "transcript" }, personaPane(run, conv, audit), turns)));
   }
 
