@@ -225,6 +225,10 @@ def test_published_run_report_opens_on_a_phone(browser):
     # nothing wider than the phone's screen outside the scrolling tables
     assert pg.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     p.shot("phone.png", full_page=False)
+    pg.click("#conv-table tr.conv >> nth=1")
+    panel = pg.eval_on_selector("#detail .panel", "e => [e.getBoundingClientRect().width, e.scrollWidth]")
+    assert panel[0] <= 390 and panel[1] <= 390 + 1  # the transcript fills the screen, no sideways scroll
+    p.shot("phone-transcript.png", full_page=False)
     p.clean()
 
 

@@ -189,7 +189,7 @@ def write_report_run(
         conv_turns, audit_turns = [], []
         for k in range(1, n_turns + 1):
             true = 2.4 + skill + learning * k + rng.normal(0, 0.8)
-            judgements = []
+            judgements: list[dict[str, Any]] = []
             for judge in judges:
                 invalid = rng.random() < 0.02
                 s = None if invalid else int(np.clip(round(true + rng.normal(0, 0.5)), 1, 5))
