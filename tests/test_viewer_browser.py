@@ -189,6 +189,8 @@ def test_three_run_page(browser, runs, tmp_path):
         p_text = "< 0.001" if d["p_value"] < 0.001 else f"{d['p_value']:.3f}"
         assert row[7] == p_text
     assert len(p.rows()) == 20
+    avgs = pg.eval_on_selector_all("#scores-table tr", "rs => rs.slice(1).map(r => r.cells[2].textContent)")
+    assert [a.split(" ")[0] for a in avgs] == [f"{r['metrics']['avg']:.3f}" for r in payload["runs"]]
     p.shot("three-runs.png")
     pg.click("#conv-table tr[data-id=p004]")
     assert pg.locator("#detail .side-row[data-turn='1'] .side-cell").count() == 3

@@ -771,6 +771,28 @@
     openDetail("Persona " + id + " across " + runs.length + " runs", body);
   }
 
+  // Several runs: their headline figures in one table, each with its interval and n.
+  function scoresTable() {
+    var mf = DATA.kind === "multifaceted";
+    var sec = card("Scores per run", "scores");
+    var cols = mf ? ["run", "n", "score [95% CI]", "failed"] : ["run", "n", "AVG [95% CI]", "IR [95% CI]", "N-IR [95% CI]", "N-R² [95% CI]", "failed"];
+    var t = h("table", { id: "scores-table" }, h("tr", {}, cols.map(function (c) { return h("th", { text: c }); })));
+    DATA.runs.forEach(function (r, i) {
+      var m = r.metrics || {}, ci = m.ci || {};
+      var name = h("td", {}, h("span", { style: "display:inline-block;width:10px;height:10px;margin-right:5px;background:" + runColor(i) }), r.label);
+      var cells = [name, h("td", { cls: "num", text: m.conversations === undefined ? "?" : m.conversations })];
+      if (mf) cells.push(h("td", { text: fmt(isNum(m.score) ? m.score : m.avg, 3) + " " + fmtCi(ci.avg, 3) }));
+      else cells.push(h("td", { text: fmt(m.avg, 3) + " " + fmtCi(ci.avg, 3) }), h("td", { text: signed(m.ir, 4) + " " + fmtCi(ci.ir, 4, true) }),
+        h("td", { text: signed(m.n_ir, 4) + " " + fmtCi(ci.n_ir, 4, true) }), h("td", { text: fmt(m.n_r2, 4) + " " + fmtCi(ci.n_r2, 4) }));
+      cells.push(h("td", { cls: "num", text: (r.failures || []).length }));
+      t.appendChild(h("tr", {}, cells));
+    });
+    sec.appendChild(h("div", { cls: "scroll" }, t));
+    var viewer = DATA.runs.some(function (r) { return (r.metrics.ci || {}).normalized_by_viewer; });
+    sec.appendChild(h("p", { cls: "note", text: "n: conversations scored. Intervals: each run's bootstrap over its conversations" + (viewer ? "; N-IR and N-R² intervals computed by the viewer with the same resampling" : "") + ". Per-turn tables are under each run below." }));
+    return sec;
+  }
+
   function openRunList(i) {
     var run = DATA.runs[i];
     var sec = conversationsCard(run, i, "run-conv-table");
@@ -796,13 +818,14 @@
       main.appendChild(conversationsCard(run, 0));
     } else {
       if (DATA.kind !== "multifaceted") main.appendChild(curveCard());
+      main.appendChild(scoresTable());
       main.appendChild(comparisonCard());
       main.appendChild(matchedCard());
-      runs.forEach(function (r) { main.appendChild(metricsCard(r, true)); });
       main.appendChild(h("h2", { cls: "group", text: "Each run in detail" }));
       runs.forEach(function (r, i) {
         var f = foldCard("Run " + (i + 1) + ": " + r.label, "run-" + (i + 1), false);
         f.body.appendChild(runInfo(r, false));
+        f.body.appendChild(metricsCard(r, false));
         sectionsCards(r, false).forEach(function (s) { f.body.appendChild(s); });
         f.body.appendChild(h("button", { type: "button", text: "open this run's conversations", onclick: function () { openRunList(i); } }));
         main.appendChild(f);
