@@ -46,7 +46,7 @@ def browser():
 class Page:
     """A loaded report with everything it logged; fails the test on any console error."""
 
-    def __init__(self, browser, path: Path, viewport=(1280, 900)):
+    def __init__(self, browser, path: Path, viewport=(1280, 900), fragment: str = ""):
         self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         self.errors: list[str] = []
         self.dialogs: list[str] = []
@@ -56,7 +56,7 @@ class Page:
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.on("request", lambda r: self.requests.append(r.url))
         start = time.perf_counter()
-        self.page.goto(path.resolve().as_uri())
+        self.page.goto(path.resolve().as_uri() + fragment)
         self.page.wait_for_function("window.__aloeReady === true", timeout=20_000)
         self.wall_s = time.perf_counter() - start
         self.ready_ms = self.page.evaluate("window.__aloeReadyMs")
@@ -131,8 +131,12 @@ def test_one_run_page(browser, runs):
     assert pg.locator("#detail .fact").count() > 0  # audited: the persona's facts, revealed ones marked
     assert pg.locator("#detail .chip").count() > 0
     p.shot("one-run-transcript.png", full_page=False)
+    assert pg.evaluate("location.hash") == f"#conv={conv.id}"  # the transcript has its own address
     pg.click("#detail-close")
     assert not pg.is_visible("#detail.open")
+    linked = Page(browser, page_file, fragment=f"#conv={conv.id}")
+    assert linked.page.text_content("#detail-title") == f"Conversation {conv.id}"
+    linked.clean()
 
     # filters: text, status, score range; and sorting by mean
     target = conv.persona["profile"][:60]

@@ -513,7 +513,29 @@
     document.getElementById("detail-close").focus();
   }
 
-  function closeDetail() { if (detail) detail.classList.remove("open"); }
+  function closeDetail() {
+    if (detail) detail.classList.remove("open");
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  // A conversation's own address (#conv=ID, or #run=N&conv=ID), so a link can point a colleague at it.
+  function setHash(runIndex, id, side) {
+    var hash = side ? "#side=" + encodeURIComponent(id) : "#" + (runIndex ? "run=" + runIndex + "&" : "") + "conv=" + encodeURIComponent(id);
+    history.replaceState(null, "", hash);
+  }
+
+  function openFromHash() {
+    var params = {};
+    location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
+      var i = kv.indexOf("=");
+      if (i > 0) params[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1));
+    });
+    if (params.side && DATA.runs.length > 1) openSideBySide(params.side);
+    else if (params.conv) {
+      var r = Number(params.run || 0);
+      if (r >= 0 && r < DATA.runs.length) openConversation(r, params.conv);
+    }
+  }
 
   function findConv(run, id) {
     var cs = run.conversations || [];
@@ -616,6 +638,7 @@
       if (at.advice_request) marks.appendChild(h("span", { cls: "chip bad", text: "asks for advice" }));
       (at.contradictions || []).forEach(function (c) { marks.appendChild(h("span", { cls: "chip bad", text: "contradiction: " + (typeof c === "string" ? c : JSON.stringify(c)) })); });
       if (marks.childNodes.length) box.appendChild(marks);
+      box.addEventListener("click", function () { box.dispatchEvent(new Event("mouseenter")); }); // phones have no hover
       box.addEventListener("mouseenter", function () {
         var pane = box.parentNode && box.parentNode.parentNode;
         if (!pane) return;
@@ -656,6 +679,7 @@
     var sc = turnScores(conv);
     var what = run.kind === "multifaceted" ? " score " + fmt(mean(sc), 2) + " (mean of its rubric scores)" : " mean score " + fmt(mean(sc), 2) + " over " + sc.filter(isNum).length + " scored turn(s)";
     var top = h("p", { cls: "note" }, statusBadge(conv.status), what + (DATA.runs.length > 1 ? " · run " + run.label : ""));
+    setHash(runIndex, conv.id, false);
     openDetail((run.kind === "multifaceted" ? "Instance " : "Conversation ") + conv.id, h("div", {}, top, h("div", { cls: "transcript" }, personaPane(run, conv, audit), turns)));
   }
 
@@ -768,6 +792,7 @@
       });
       body.appendChild(row);
     }
+    setHash(0, id, true);
     openDetail("Persona " + id + " across " + runs.length + " runs", body);
   }
 
@@ -841,6 +866,7 @@
   try {
     DATA = JSON.parse(document.getElementById("aloe-data").textContent);
     render();
+    if (location.hash) openFromHash();
     window.__aloeReadyMs = performance.now(); // time to interactive, from navigation start
     window.__aloeReady = true;
     document.documentElement.setAttribute("data-ready", "1");
