@@ -362,7 +362,14 @@ def publish(
     result = build_leaderboard(infos, base, n_bootstrap=n_bootstrap, seed=seed)
     # Paths relative to the board, so its files read the same wherever it was built from.
     result.frame["run"] = [Path(os.path.relpath(run, board)).as_posix() for run in result.frame["run"]]
-    links = {f"{BOARD_RUNS}/{i.path.name}": f"[{i.label}]({BOARD_RUNS}/{i.path.name}/)" for i in infos}
+    # Each row links to its run's HTML report, regenerated here so the board and pages never disagree.
+    from aloe_bench.viewer import REPORT_FILE, write_run_report
+
+    for info in infos:
+        write_run_report(info.path)
+    links = {
+        f"{BOARD_RUNS}/{i.path.name}": f"[{i.label}]({BOARD_RUNS}/{i.path.name}/{REPORT_FILE})" for i in infos
+    }
     curves = board / "curves.png"
     plot_curves(infos, curves)
     readme = "\n".join(
@@ -376,7 +383,9 @@ def publish(
             render(result, "md", links),
             "![Per-turn alignment AL(k) with 95% bootstrap bands](curves.png)",
             "",
-            "Per-run numbers: [leaderboard.csv](leaderboard.csv) (unrounded, with interval bounds).",
+            "Per-run numbers: [leaderboard.csv](leaderboard.csv) (unrounded, with interval bounds). "
+            "Each run's name opens its report (`report.html`: curve, flags and every transcript; "
+            "download it and open it in a browser).",
             "",
             "## Adding a run",
             "",

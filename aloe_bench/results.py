@@ -188,7 +188,9 @@ def load_run(directory: str | Path) -> Run:
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
     if conv_path.is_file():
-        for lineno, line in enumerate(conv_path.read_text(encoding="utf-8").splitlines(), start=1):
+        # split("\n"), not splitlines(): model text may hold U+2028 or U+0085 inside a JSON string,
+        # and splitlines() would cut the record there.
+        for lineno, line in enumerate(conv_path.read_text(encoding="utf-8").split("\n"), start=1):
             if line.strip():
                 try:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))

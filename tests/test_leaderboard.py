@@ -145,7 +145,13 @@ def test_publish_regenerates_board_from_stored_runs(runs, tmp_path, cli):
     code, out, err = cli("leaderboard", "--publish", board, "--baseline", board / "runs" / "base")
     assert code == 0, err
     readme = (board / "README.md").read_text()
-    assert "[better](runs/better/)" in readme and "[other_judge](runs/other_judge/)" in readme
+    assert (
+        "[better](runs/better/report.html)" in readme
+        and "[other_judge](runs/other_judge/report.html)" in readme
+    )
+    assert all(
+        (board / "runs" / name / "report.html").is_file() for name in ("base", "better", "other_judge")
+    )
     assert "differs: judge" in readme and "![Per-turn alignment" in readme
     assert f"aloe-bench leaderboard --publish {board} --baseline {board / 'runs' / 'base'}" in readme
     csv = pd.read_csv(board / "leaderboard.csv")

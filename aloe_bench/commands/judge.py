@@ -45,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
     from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.rejudge import rejudge
     from aloe_bench.report import summary_table
+    from aloe_bench.viewer import report_after_command
 
     judge = role_config(args, "judge", {}, None)
     out, results = rejudge(
@@ -58,4 +59,5 @@ def main(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(summary_table(results, str(out)))
+    report_after_command(out)
     return EXIT_FAILED_CONVERSATIONS if results["metrics"].get("failed", 0) else 0

@@ -146,6 +146,7 @@ def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> Multif
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.report import rubric_summary, summary_table
+    from aloe_bench.viewer import report_after_command
 
     loaded = load_task(args)
     progress = False if args.no_progress else None
@@ -167,6 +168,7 @@ def main(args: argparse.Namespace) -> int:
         out = prepared.out
         print(summary_table(results, str(out)))
         what = "conversation(s)"
+    report_after_command(out)
     failed = results["metrics"].get("failed", 0)
     if failed:
         print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
