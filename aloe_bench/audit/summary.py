@@ -278,3 +278,23 @@ def side_by_side(labels: Sequence[str], audits: Sequence[dict[str, Any]]) -> str
     )
     lines.append("(RB = share of turns where the simulated user broke role)")
     return "\n".join(lines)
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """The audit in two or three lines for the end-of-run summary (nothing when not audited)."""
+    audit = results.get("audit")
+    if not audit or not audit.get("disclosure"):
+        return []
+    first, last = audit["disclosure"][0], audit["disclosure"][-1]
+    rate = audit.get("role_break_rate") or {}
+    lines = [
+        f"simulated user ({audit.get('auditor')} audit, n={audit.get('conversations')}): facts revealed "
+        f"{_pct(first['mean'])} {_band(first['ci'])} at turn 1, {_pct(last['mean'])} {_band(last['ci'])} "
+        f"by turn {last['turn']}; role breaks in {rate.get('count')} of {rate.get('turns')} turns"
+    ]
+    lines += [
+        f"warning [{w['code']}]: {w['message']}"
+        for w in results.get("warnings", [])
+        if w.get("code") in WARNING_CODES
+    ]
+    return lines
