@@ -201,6 +201,15 @@ def test_llm_auditor_resumes_through_the_cache_and_calls_no_other_role(cli, tmp_
         codes = [w["code"] for w in again["warnings"]]
         assert len(codes) == len(set(codes))
 
+        # The LLM can split the profiles too (one call per distinct profile, then cached).
+        code, _, err = cli(*audit_args, "--facts", "llm")
+        assert code == 0, err
+        llm_facts, _ = read_run(run_dir)
+        assert llm_facts["audit"]["facts_method"] == "llm:openai/fake"
+        assert llm_facts["audit"]["usage"]["calls"] == 1  # the shared profile, split once
+        # Its facts are the clause splitter's here, so every turn's auditor prompt is one already cached.
+        assert _curve(llm_facts) == PLANTED_GRADUAL and llm_facts["audit"]["usage"]["cached"] == 2 * 2 * FACTS
+
 
 def test_two_simulated_users_side_by_side(cli, tmp_path):
     for name, personas in (("gradual", GRADUAL), ("front", FRONT_LOADED)):

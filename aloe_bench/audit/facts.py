@@ -14,6 +14,7 @@ split once; the method is recorded with the run (`audit.facts_method`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -58,15 +59,18 @@ class FactBook:
 
     def __init__(self, llm: Callable[[str], Awaitable[list[str] | None]] | None = None, llm_method: str = ""):
         self._llm = llm
-        self._memo: dict[str, list[str]] = {}
+        self._memo: dict[str, asyncio.Task] = {}  # a task, so concurrent askers share one call
         self.method = llm_method if llm else CLAUSES_METHOD
         self.fallbacks = 0  # profiles the LLM could not split (clause splitter used instead)
 
     async def facts(self, profile: str) -> list[str]:
         key = profile_sha(profile)
         if key not in self._memo:
-            facts = await self._llm(profile) if self._llm else None
-            if self._llm and not facts:
-                self.fallbacks += 1
-            self._memo[key] = facts or split_clauses(profile)
-        return self._memo[key]
+            self._memo[key] = asyncio.ensure_future(self._split(profile))
+        return await self._memo[key]
+
+    async def _split(self, profile: str) -> list[str]:
+        facts = await self._llm(profile) if self._llm else None
+        if self._llm and not facts:
+            self.fallbacks += 1
+        return facts or split_clauses(profile)

@@ -46,6 +46,7 @@ class ScriptedUserServer(FakeOpenAIServer):
         self.role_requests: dict[str, int] = {"simulator": 0, "auditor": 0, "other": 0}
         self._simulator = _opening("simulator.yaml")
         self._auditor = _opening("auditor.yaml")
+        self._facts = load_prompt("auditor.yaml").texts["facts"].strip()[:40]
 
     def _answer(self, body: dict[str, Any]) -> str:
         messages = body.get("messages", [])
@@ -55,6 +56,10 @@ class ScriptedUserServer(FakeOpenAIServer):
             persona = next(p for p in self.personas if p.profile in system and p.personality in system)
             turn = sum(m["role"] == "assistant" for m in messages) + 1
             return persona.messages[turn - 1]
+        if messages and messages[0]["content"].startswith(self._facts):  # --facts llm: one fact per sentence
+            self.role_requests["auditor"] += 1
+            persona = next(p for p in self.personas if p.profile in messages[0]["content"])
+            return "\n".join(f"- {s.strip().rstrip('.')}" for s in persona.profile.split(". ") if s.strip())
         if system.startswith(self._auditor):
             self.role_requests["auditor"] += 1
             prompt = messages[1]["content"]
