@@ -94,7 +94,7 @@ class RoleChecks:
         shared = shingles(message, RECITE_SHINGLE) & self._profile_shingles
         if not shared or not self._profile_words:
             return False
-        covered = set()
+        covered: set[int] = set()
         w = self._profile_words
         for i in range(len(w) - RECITE_SHINGLE + 1):
             if tuple(w[i : i + RECITE_SHINGLE]) in shared:

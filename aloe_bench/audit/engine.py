@@ -213,7 +213,7 @@ def audit_run(
 def _write_report(run_dir: Path) -> None:
     """Refresh the HTML viewer's report when the viewer is installed (it is built separately)."""
     try:
-        from aloe_bench.viewer import write_run_report  # type: ignore[attr-defined]
+        from aloe_bench.viewer import write_run_report  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         log.info("aloe_bench.viewer is not available: no report.html written for %s", run_dir)
         return

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.audit.checks import ROLE_BREAK_CODES
-from aloe_bench.audit.records import ConversationAudit
+from aloe_bench.audit.records import ConversationAudit, TurnAudit
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP, bootstrap_ci
 
 FRONT_LOADED = 0.5
@@ -65,7 +65,9 @@ def summarize(
     ci = bootstrap_ci(matrix, seed=seed, n_bootstrap=n_bootstrap)["al"]
     n = matrix.shape[0]
     means = matrix.mean(axis=0) if n else np.full(turns, np.nan)
-    by_turn: list[list] = [[t for a in done for t in a.turns if t.turn == k] for k in range(1, turns + 1)]
+    by_turn: list[list[TurnAudit]] = [
+        [t for a in done for t in a.turns if t.turn == k] for k in range(1, turns + 1)
+    ]
     disclosure = [
         {
             "turn": k,
@@ -81,7 +83,7 @@ def summarize(
     never_facts = [
         f for a in done for f, first in zip(a.facts, a.first_revealed, strict=True) if first is None
     ]
-    role_breaks = []
+    role_breaks: list[dict[str, Any]] = []
     for k, ts in enumerate(by_turn, start=1):
         codes = Counter(code for t in ts for code in set(t.role_breaks))
         role_breaks.append(
@@ -164,7 +166,7 @@ def _band(ci: list | None) -> str:
 
 def audit_warnings(audit: dict[str, Any], turns: int) -> list[dict[str, str]]:
     """The `simulator-*` warnings this audit raises (see the module docstring for the thresholds)."""
-    out = []
+    out: list[dict[str, str]] = []
     disclosure = audit.get("disclosure") or []
     n = audit.get("conversations", 0)
     if not disclosure or not n:
@@ -238,7 +240,7 @@ def audit_report(audit: dict[str, Any], warnings: Sequence[dict[str, str]] = ())
         f"({never.get('count')} of {never.get('of')} facts over {n} conversations)"
     )
     rate = audit.get("role_break_rate") or {}
-    by_code = Counter()
+    by_code: Counter[str] = Counter()
     for r in audit["role_breaks"]:
         by_code.update(r["by_code"])
     lines.append(
