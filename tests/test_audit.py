@@ -247,3 +247,35 @@ def test_offline_checks_on_their_own():
     assert asks_for_advice("Should I sell the boat?") and not asks_for_advice("I sold the boat.")
     assert advice_flags([True, False, True, True]) == [False, False, True, True]
     assert FactMatcher().revealed(split_clauses(PROFILE), "I'm a baker, in Lyon of all places") == [1]
+
+
+def test_bad_audit_input_is_one_line_and_exit_2(cli, tmp_path):
+    code, _, err = cli("audit", tmp_path)
+    assert code == 2 and "not a run directory" in err and len(err.strip().splitlines()) == 1
+    with ScriptedUserServer(GRADUAL) as server:
+        assert cli(*_world_args(tmp_path, server, GRADUAL, "run"))[0] == 0
+    code, _, err = cli("audit", tmp_path / "run", "--facts", "llm")
+    assert code == 2 and "--auditor" in err
+    code, _, err = cli("audit", tmp_path / "run", "--embedder", "word2vec")
+    assert code == 2 and "unknown --embedder" in err
+    code, _, err = cli("run", "--model", "control/generic", "--auditor", "openai/x", "--limit", "1")
+    assert code == 2 and "add --audit" in err
+
+
+@pytest.mark.slow
+def test_auditing_a_real_embedded_run_calls_nothing(cli, tiny_hf_run, tmp_path):
+    import shutil
+
+    source, _ = tiny_hf_run
+    run_dir = tmp_path / "copy"
+    shutil.copytree(source, run_dir)
+    before, _ = read_run(run_dir)
+    code, stdout, err = cli("audit", run_dir, "--embedder", "none")
+    assert code == 0, err
+    after, convs = read_run(run_dir)
+    assert after["usage"] == before["usage"] and after["metrics"] == before["metrics"]
+    audit = after["audit"]
+    assert audit["conversations"] == 2 and len(audit["disclosure"]) == 2
+    assert all(0 <= d["mean"] <= 1 and d["n"] == 2 for d in audit["disclosure"])
+    lines = (run_dir / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [c["id"] for c in convs]
