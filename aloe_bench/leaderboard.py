@@ -90,8 +90,45 @@ def _row(info: RunInfo) -> dict[str, Any]:
         "personas": s.personas,
         "turns": s.turns,
         "disclosure": s.disclosure,
+        **_audit_columns(info),
         "run": str(info.path),
     }
+
+
+def _audit_columns(info: RunInfo) -> dict[str, Any]:
+    """Disclosure at turn 1 and turn K from the run's simulated-user audit (None when not audited)."""
+    disclosure = (info.run.results.get("audit") or {}).get("disclosure") or []
+    return {
+        "disclosed_1": disclosure[0]["mean"] if disclosure else None,
+        "disclosed_k": disclosure[-1]["mean"] if disclosure else None,
+    }
+
+
+def _headroom_columns(
+    infos: list[RunInfo],
+    floor: RunInfo | None,
+    ceiling: RunInfo | None,
+    *,
+    n_bootstrap: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Headroom used per run: against the given floor/ceiling, else the ones found among the runs."""
+    from aloe_bench.headroom import find_bracket, is_ceiling, run_headroom
+
+    out = []
+    for info in infos:
+        f, c = (floor, ceiling) if floor and ceiling and not is_ceiling(info) else find_bracket(info, infos)
+        h = run_headroom(info.run, f.run, c.run, n_bootstrap=n_bootstrap, seed=seed) if f and c else None
+        out.append(
+            {
+                "headroom": h.used if h else None,
+                "headroom_lo": h.ci[0] if h and h.ci else None,
+                "headroom_hi": h.ci[1] if h and h.ci else None,
+                "floor_run": f.label if f and c else None,
+                "ceiling_run": c.label if f and c else None,
+            }
+        )
+    return out
 
 
 def build_leaderboard(
@@ -100,6 +137,8 @@ def build_leaderboard(
     *,
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    floor: RunInfo | None = None,
+    ceiling: RunInfo | None = None,
 ) -> Leaderboard:
     if not infos:
         raise UserInputError(
@@ -109,8 +148,9 @@ def build_leaderboard(
         infos = [baseline, *infos]
     reference = reference_setup(infos, baseline)
     rows = []
-    for info in infos:
-        row = _row(info)
+    brackets = _headroom_columns(infos, floor, ceiling, n_bootstrap=n_bootstrap, seed=seed)
+    for info, bracket in zip(infos, brackets, strict=True):
+        row = {**_row(info), **bracket}
         differs = info.setup.differences(reference)
         row["setup"] = "differs: " + ", ".join(SETUP_FIELDS[f] for f in differs) if differs else ""
         rows.append(row)
@@ -224,6 +264,13 @@ def display_frame(board: Leaderboard, links: dict[str, str] | None = None) -> pd
     out["IR [95% CI]"] = [_with_ci(*v, 3) for v in zip(f["ir"], f["ir_lo"], f["ir_hi"], strict=True)]
     out["N-IR"] = [_num(v, 3) for v in f["n_ir"]]
     out["N-R²"] = [_num(v, 3) for v in f["n_r2"]]
+    if f["headroom"].notna().any():  # between the control/generic floor and the explicit-persona ceiling
+        out["headroom used [95% CI]"] = [
+            _with_ci(*v, 2) for v in zip(f["headroom"], f["headroom_lo"], f["headroom_hi"], strict=True)
+        ]
+    if f["disclosed_1"].notna().any():  # the simulated-user audit: share of persona facts revealed
+        out["disclosed@1"] = [_num(v, 2) for v in f["disclosed_1"]]
+        out[f"disclosed@{k}" if k else "disclosed@K"] = [_num(v, 2) for v in f["disclosed_k"]]
     if "paired_diff" in f:
         base = board.baseline
         out[f"ΔAVG vs {base}"] = [
@@ -322,7 +369,10 @@ conversations. Runs under different judges, simulated users, protocols, persona 
 are ranked in separate groups (`#` restarts) and flagged in the `setup` column. Against the
 baseline, ΔAVG is the difference of the AVGs; paired Δ is the mean per-persona difference over the
 personas both runs scored (a persona's mean score over turns is the unit), with its paired bootstrap
-95% CI, Wilcoxon signed-rank p and Holm-corrected p.
+95% CI, Wilcoxon signed-rank p and Holm-corrected p. **Headroom used** (when the board holds a
+`control/generic` floor and an explicit-persona ceiling of the same setup) is (model − floor) /
+(ceiling − floor) with a paired bootstrap CI; **disclosed@1** and **disclosed@K** are the shares of
+persona facts the simulated user had revealed by turn 1 and by the last turn (`aloe-bench audit`).
 """
 
 

@@ -40,6 +40,9 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
         f"conversations scored: {convs}"
         + (f"   FAILED: {failed} (see failures in results.json)" if failed else "")
     )
+    from aloe_bench.audit.summary import summary_lines  # the simulated-user audit, when there is one
+
+    lines.extend(summary_lines(results))
     usage = _usage_line(results)
     if usage:
         lines.append(usage)

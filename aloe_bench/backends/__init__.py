@@ -1,5 +1,6 @@
 """Backends by name, the way users already write them: `hf/...`, `openai/...`, `vllm/...`,
-`lmeval/<lm-eval model name>`, `embedded`, or a bare local checkpoint folder (read as `hf/<dir>`)."""
+`lmeval/<lm-eval model name>`, `embedded`, `control/generic` (a fixed reply policy, no model), or a
+bare local checkpoint folder (read as `hf/<dir>`)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,12 @@ def _embedded(name, args):
     return EmbeddedBackend(name, args)
 
 
+def _control(name, args):
+    from aloe_bench.backends.control import ControlBackend
+
+    return ControlBackend(name, args)
+
+
 def _lmeval(name, args):
     from aloe_bench.backends.lmeval_backend import LMEvalBackend
 
@@ -71,6 +78,7 @@ PROVIDERS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
     "vllm": _vllm,
     "embedded": _embedded,
     "lmeval": _lmeval,
+    "control": _control,  # control/generic: the persona-blind floor, no model
 }
 
 

@@ -13,6 +13,7 @@ ROLE_HELP = {
     "model": "the model under test",
     "simulator": "the simulated user",
     "judge": "the judge",
+    "auditor": "the LLM auditor of the simulated user",
 }
 
 

@@ -8,6 +8,7 @@ import sys
 EXAMPLES = """examples:
   aloe-bench compare runs/base runs/finetuned              # finetuned − base, per persona
   aloe-bench compare runs/base runs/ft-a runs/ft-b          # each against the first, Holm-corrected
+  aloe-bench compare runs/base runs/ft --floor runs/control --ceiling runs/explicit   # + headroom used
 The unit is a persona's mean score over turns: the runs are paired by persona id."""
 
 
@@ -28,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON to FILE")
+    p.add_argument(
+        "--floor",
+        metavar="RUN",
+        help="a control/generic run of the same setup: with --ceiling, prints each run's headroom used",
+    )
+    p.add_argument(
+        "--ceiling", metavar="RUN", help="an explicit-persona run (aloe_explicit*) of the same setup"
+    )
     p.set_defaults(func=main)
 
 
@@ -56,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
     blocks = [comparison_report(base.label, o.label, c) for o, c in zip(others, comparisons, strict=True)]
     if len(others) > 1:
         blocks.append(baseline_summary(base.label, [o.label for o in others], comparisons))
+    bracket = _headroom(args, infos, blocks)
     print("\n\n".join(blocks))
     if args.json:
         write_json_atomic(
@@ -66,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
                     {"label": o.label, "run": str(o.path), **c.to_dict()}
                     for o, c in zip(others, comparisons, strict=True)
                 ],
+                **({"headroom": bracket} if bracket else {}),
             },
         )
     if any(c.overall.n == 0 for c in comparisons):
@@ -73,3 +84,33 @@ def main(args: argparse.Namespace) -> int:
             "some runs share no scored persona with the baseline; compare runs over the same persona set"
         )
     return 0
+
+
+def _headroom(args: argparse.Namespace, infos: list, blocks: list[str]) -> dict | None:
+    """With --floor and --ceiling: each run's headroom used, appended to `blocks` (and returned)."""
+    from dataclasses import replace
+
+    from aloe_bench.errors import UserInputError
+    from aloe_bench.headroom import headroom_report, run_headroom
+    from aloe_bench.runinfo import load_runs
+
+    if not args.floor and not args.ceiling:
+        return None
+    if not (args.floor and args.ceiling):
+        raise UserInputError(
+            "--floor and --ceiling go together (a control/generic run and an explicit-persona run)"
+        )
+    floor, ceiling = load_runs([args.floor, args.ceiling], ["floor", "ceiling"])
+    reference = infos[0].setup
+    if floor.setup != reference or replace(ceiling.setup, disclosure=reference.disclosure) != reference:
+        print(
+            "aloe-bench: warning: the floor or ceiling run differs from the compared runs in more than the "
+            "model (and, for the ceiling, the disclosure): the headroom mixes setups",
+            file=sys.stderr,
+        )
+    out = {"floor": str(floor.path), "ceiling": str(ceiling.path), "runs": []}
+    for info in infos:
+        h = run_headroom(info.run, floor.run, ceiling.run, n_bootstrap=args.n_bootstrap, seed=args.seed)
+        blocks.append(headroom_report(info.label, str(floor.path), str(ceiling.path), h))
+        out["runs"].append({"label": info.label, "run": str(info.path), **h.to_dict()})
+    return out

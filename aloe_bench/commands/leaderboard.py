@@ -34,6 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="add ΔAVG and a paired test (bootstrap CI, Wilcoxon p, Holm-corrected) against this run",
     )
     p.add_argument(
+        "--floor",
+        metavar="RUN_DIR",
+        help="a control/generic run: with --ceiling, every row gets its headroom used "
+        "(default: found among the runs by setup)",
+    )
+    p.add_argument(
+        "--ceiling", metavar="RUN_DIR", help="an explicit-persona run (aloe_explicit*), with --floor"
+    )
+    p.add_argument(
         "--label", action="extend", nargs="+", metavar="NAME", help="row labels, in the order of RUN_DIRs"
     )
     p.add_argument(
@@ -81,15 +90,28 @@ def main(args: argparse.Namespace) -> int:
             "no runs given; pass run directories (the --output of aloe-bench run) or --publish BOARD"
         )
     fmt = format_for(args.output, args.format)
+    if bool(args.floor) != bool(args.ceiling):
+        raise UserInputError(
+            "--floor and --ceiling go together (a control/generic run and an explicit-persona run)"
+        )
     dirs = list(args.runs)
-    if args.baseline and Path(args.baseline).resolve() not in {Path(d).resolve() for d in dirs}:
-        dirs.append(args.baseline)  # labels stay aligned with the RUN_DIRs given
+    for extra in (args.baseline, args.floor, args.ceiling):
+        if extra and Path(extra).resolve() not in {Path(d).resolve() for d in dirs}:
+            dirs.append(extra)  # labels stay aligned with the RUN_DIRs given
     infos = load_runs(dirs, args.label)
-    baseline = None
-    if args.baseline:
-        target = Path(args.baseline).resolve()
-        baseline = next(i for i in infos if i.path.resolve() == target)
-    board = build_leaderboard(infos, baseline, n_bootstrap=args.n_bootstrap, seed=args.seed)
+
+    def find(directory: str | None):
+        target = Path(directory).resolve() if directory else None
+        return next((i for i in infos if i.path.resolve() == target), None) if target else None
+
+    board = build_leaderboard(
+        infos,
+        find(args.baseline),
+        n_bootstrap=args.n_bootstrap,
+        seed=args.seed,
+        floor=find(args.floor),
+        ceiling=find(args.ceiling),
+    )
     for line in [*board.warnings, *(f"note: {n}" for n in board.notes)]:
         print(f"aloe-bench: {line}", file=sys.stderr)
     table = render(board, fmt)

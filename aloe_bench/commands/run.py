@@ -86,6 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--no-cache", action="store_true", help="no call cache (and so no resume)")
     o.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
     o.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    a = p.add_argument_group("simulated-user audit")
+    a.add_argument(
+        "--audit",
+        action="store_true",
+        help="audit the simulated user when the run ends (as `aloe-bench audit`; offline unless --auditor)",
+    )
+    from aloe_bench.commands.audit import add_audit_arguments
+
+    add_audit_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -153,6 +162,8 @@ def main(args: argparse.Namespace) -> int:
     if loaded[2] == "multifaceted":
         from aloe_bench.multifaceted import run_multifaceted
 
+        if args.audit:
+            raise UserInputError("--audit is for ALOE tasks: a Multifaceted run has no simulated user")
         config = build_multifaceted_config(args, loaded)
         _warn_embedded_judge(config.judge.spec)
         out, results = run_multifaceted(config, overwrite=args.overwrite, progress=progress)
@@ -164,8 +175,13 @@ def main(args: argparse.Namespace) -> int:
         config = build_config(args, loaded)
         prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
         _warn_embedded_judge(config.judge.spec)
+        audit = _audit_options(args)  # bad audit flags fail before the run, not after it
         results = execute_run(prepared, progress=progress)
         out = prepared.out
+        if audit is not None:
+            from aloe_bench.audit import audit_run
+
+            results = audit_run(out, audit)
         print(summary_table(results, str(out)))
         what = "conversation(s)"
     report_after_command(out)
@@ -174,6 +190,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
         return EXIT_FAILED_CONVERSATIONS
     return 0
+
+
+def _audit_options(args: argparse.Namespace):
+    from aloe_bench.commands.audit import audit_options
+
+    options = audit_options(args)
+    if not args.audit:
+        if options.auditor is not None or args.facts != "clauses":
+            raise UserInputError("--auditor and --facts set up the simulated-user audit: add --audit")
+        return None
+    options.validate()
+    return options
 
 
 def _warn_embedded_judge(spec: str) -> None:
