@@ -247,9 +247,7 @@ def mdd(s2: float | None, replicates: float, n: int) -> float | None:
     return _round(Z_POWER * math.sqrt(2 * s2 / replicates) / math.sqrt(n))
 
 
-def noise_floor(
-    conversation_sets: Sequence[Sequence[ConversationRecord]], turns: int
-) -> dict[str, Any]:
+def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns: int) -> dict[str, Any]:
     """Variance components and the minimal detectable differences in AVG and IR.
 
     Replicates of a persona are its epochs and the same persona in every run given (runs of one
@@ -291,7 +289,9 @@ def noise_floor(
         # One replicate per persona: the noise is not separable from the persona effect. The
         # spread between personas bounds it from above (pairing by persona can only help).
         s2_avg = between
-        s2_ir = float(np.var([s[0] for s in slopes if s], ddof=1)) if sum(1 for s in slopes if s) > 1 else None
+        s2_ir = (
+            float(np.var([s[0] for s in slopes if s], ddof=1)) if sum(1 for s in slopes if s) > 1 else None
+        )
         basis = "between-persona spread (one replicate per persona): an upper bound; run --epochs 2 for the real one"
         exact = False
     else:

@@ -40,12 +40,20 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
         f"conversations scored: {convs}"
         + (f"   FAILED: {failed} (see failures in results.json)" if failed else "")
     )
+    lines.extend(trust_summary(results))
     usage = _usage_line(results)
     if usage:
         lines.append(usage)
     if run_dir:
         lines.append(f"run directory: {run_dir}")
     return "\n".join(lines)
+
+
+def trust_summary(results: dict[str, Any]) -> list[str]:
+    """Judge reliability, validity controls, noise floor and warnings (issue 11), when recorded."""
+    from aloe_bench.trust import trust_lines
+
+    return trust_lines(results)
 
 
 def _usage_line(results: dict[str, Any]) -> str | None:

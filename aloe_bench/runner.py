@@ -217,7 +217,7 @@ async def run_engine(
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
-    judge_names = judge_role_names(config)
+    judge_names = judge_role_names(config.judges)
     backend = role_backends(
         pool,
         {
@@ -250,16 +250,13 @@ async def run_engine(
     header = run_header(config, roles, prompts, persona_set_record(personas))
     for record, name in zip(header["config"].get("judges", []), judge_names, strict=False):
         record["backend"] = judge_roles[name].backend.describe()
-        record["label"] = judge_label(config, judge_names.index(name))
+        record["label"] = judge_label(config.judges, judge_names.index(name))
     if explicit_prompt is not None:  # templates without a system role get the persona folded in
         header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
 
     conversations = epoch_conversations(personas, config.epochs)
-    panel = panel_judges(config, judge_names, judge_roles, protocol, cache, "swap" in config.controls)
-    usage_roles: dict[str, Role] = {**roles, **{k: v for k, v in judge_roles.items() if k != "judge"}}
-    for judge in panel:
-        if judge.swap_role is not None:
-            usage_roles[f"judge:{judge.label}:swap"] = judge.swap_role
+    panel = panel_judges(config.judges, judge_names, judge_roles, protocol, cache, "swap" in config.controls)
+    usage_roles = {**roles, **panel_usage(judge_roles, panel)}
     recorder = recorder_for(
         usage_roles,
         out=out,
@@ -327,20 +324,20 @@ async def run_engine(
     return recorder.flush(status), conversations
 
 
-def judge_label(config: RunConfig, index: int) -> str:
+def judge_label(judges: Sequence[RoleConfig], index: int) -> str:
     """How results name judge `index` of the panel: its spec (with #N when a spec repeats)."""
-    specs = [normalize_spec(j.spec) for j in config.judges]
+    specs = [normalize_spec(j.spec) for j in judges]
     spec = specs[index]
     return spec if specs.count(spec) == 1 else f"{spec}#{specs[: index + 1].count(spec)}"
 
 
-def judge_role_names(config: RunConfig) -> list[str]:
+def judge_role_names(judges: Sequence[RoleConfig]) -> list[str]:
     """Usage keys of the panel: `judge` for the first judge (as before panels), `judge:LABEL` after."""
-    return ["judge", *(f"judge:{judge_label(config, i)}" for i in range(1, len(config.judges)))]
+    return ["judge", *(f"judge:{judge_label(judges, i)}" for i in range(1, len(judges)))]
 
 
 def panel_judges(
-    config: RunConfig,
+    judges: Sequence[RoleConfig],
     names: Sequence[str],
     roles: Mapping[str, Role],
     protocol: Any,
@@ -349,15 +346,25 @@ def panel_judges(
 ) -> list[PanelJudge]:
     default_tokens = protocol.default_settings().max_new_tokens
     panel = []
-    for i, (name, judge) in enumerate(zip(names, config.judges, strict=True)):
+    for i, (name, judge) in enumerate(zip(names, judges, strict=True)):
         role = roles[name]
         swap_role = (
             Role("judge", role.backend, cache, prompt_version=role.prompt_version, priority=role.priority)
             if swap
             else None
         )
-        panel.append(PanelJudge(judge_label(config, i), role, judge.settings(default_tokens), swap_role))
+        panel.append(PanelJudge(judge_label(judges, i), role, judge.settings(default_tokens), swap_role))
     return panel
+
+
+def panel_usage(judge_roles: Mapping[str, Role], panel: Sequence[PanelJudge]) -> dict[str, Role]:
+    """The usage keys judges add: `judge:LABEL` per panel member after the first, and
+    `judge:LABEL:swap` for every judge's swap-control calls (the sum over keys is the total)."""
+    usage = {k: v for k, v in judge_roles.items() if k != "judge"}
+    for judge in panel:
+        if judge.swap_role is not None:
+            usage[f"judge:{judge.label}:swap"] = judge.swap_role
+    return usage
 
 
 def epoch_id(persona_id: str, epoch: int) -> str:

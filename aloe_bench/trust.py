@@ -65,20 +65,22 @@ def judge_call_counts(conversations: Sequence[ConversationRecord]) -> dict[str, 
 
 def planned_judge_calls(turns_total: int, judges: int, repeats: int, swap: bool) -> dict[str, int]:
     """Judge calls a run will make (before re-asks) over `turns_total` judged turns."""
-    per = {"base": 1, "panel": judges - 1, "repeats": judges * (repeats - 1), "swap": judges * repeats if swap else 0}
+    per = {
+        "base": 1,
+        "panel": judges - 1,
+        "repeats": judges * (repeats - 1),
+        "swap": judges * repeats if swap else 0,
+    }
     return {k: v * turns_total for k, v in per.items()}
 
 
 def plan_line(plan: dict[str, int]) -> str:
     extra = plan["panel"] + plan["repeats"] + plan["swap"]
-    return (
-        f"judge calls planned: {plan['base']} (one judge, once per turn)"
-        + (
-            f" + {plan['panel']} panel + {plan['repeats']} repeats + {plan['swap']} swap control"
-            f" = {plan['base'] + extra} ({extra / max(plan['base'], 1):.1f}x extra; re-asks come on top)"
-            if extra
-            else ""
-        )
+    return f"judge calls planned: {plan['base']} (one judge, once per turn)" + (
+        f" + {plan['panel']} panel + {plan['repeats']} repeats + {plan['swap']} swap control"
+        f" = {plan['base'] + extra} ({extra / max(plan['base'], 1):.1f}x extra; re-asks come on top)"
+        if extra
+        else ""
     )
 
 
@@ -97,7 +99,9 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
     judges = rel.get("judges") or {}
     swap, bias = val.get("swap") or {}, val.get("length_bias") or {}
     if judges and (len(judges) > 1 or swap or any(j["repeats"] > 1 for j in judges.values())):
-        lines.append("judges (AVG, IR, invalid/judgements, test-retest alpha; swap AUC and discrimination; length rho):")
+        lines.append(
+            "judges (AVG, IR, invalid/judgements, test-retest alpha; swap AUC and discrimination; length rho):"
+        )
         for label, j in judges.items():
             s, b = swap.get(label) or {}, bias.get(label) or {}
             part = (
@@ -114,7 +118,9 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
             lines.append(part)
     elif bias:
         for label, b in bias.items():
-            lines.append(f"length bias ({label}): Spearman {_f(b['spearman'])}{_band(b.get('spearman_ci'))} (n={b['n']}, {b['unit']})")
+            lines.append(
+                f"length bias ({label}): Spearman {_f(b['spearman'])}{_band(b.get('spearman_ci'))} (n={b['n']}, {b['unit']})"
+            )
     between = rel.get("between_judges")
     if between:
         lines.append(f"between judges: alpha {_f(between['alpha'])} (n={between['n']})")

@@ -128,7 +128,9 @@ def _discrimination(pairs: np.ndarray) -> float:
     return float(np.mean(pairs[:, 0] - pairs[:, 1]))
 
 
-def swap_pairs(conversations: Sequence[ConversationRecord], label: str) -> dict[str, list[tuple[float, float]]]:
+def swap_pairs(
+    conversations: Sequence[ConversationRecord], label: str
+) -> dict[str, list[tuple[float, float]]]:
     """Per persona: the (true, swapped) repeat-mean scores of `label` on the turns both were valid."""
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for conv in conversations:
