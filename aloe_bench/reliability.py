@@ -319,13 +319,37 @@ def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns
     }
 
 
+def run_noise_floor(run: Any) -> dict[str, Any]:
+    """A run's recorded noise floor, or one computed from its conversations (older runs)."""
+    recorded = (run.results.get("reliability") or {}).get("noise_floor")
+    if recorded:
+        return recorded
+    turns = int(run.config.get("turns") or run.metrics.get("turns") or 0)
+    return noise_floor([run.conversations], turns) if run.conversations and turns else {}
+
+
 def pair_mdd(a: dict[str, Any] | None, b: dict[str, Any] | None, what: str = "avg") -> float | None:
-    """The MDD of a difference between two runs from their own noise floors: each run's MDD is
-    z*sqrt(2 s2/(E n)); the difference of the two has z*sqrt((s2_a + s2_b)/(E n))."""
-    values = [((x or {}).get("noise_floor") or {}).get("mdd", {}).get(what) for x in (a, b)]
+    """The MDD of a difference between two runs from their noise floors: each run's MDD is
+    z*sqrt(2 s2/(E n)); a difference of the two has z*sqrt((s2_a + s2_b)/(E n))."""
+    values = [((x or {}).get("mdd") or {}).get(what) for x in (a, b)]
     values = [v for v in values if v is not None]
     if not values:
         return None
     if len(values) == 1:
         return values[0]
     return _round(math.sqrt((values[0] ** 2 + values[1] ** 2) / 2))
+
+
+def mdd_note(
+    diff: float | None, floor_a: dict[str, Any], floor_b: dict[str, Any]
+) -> tuple[float | None, str]:
+    """(MDD of the pair, a sentence when |diff| is below it) for compare and the leaderboard."""
+    value = pair_mdd(floor_a, floor_b)
+    if value is None or diff is None or abs(diff) >= value:
+        return value, ""
+    bound = (
+        " (an upper bound: one epoch)"
+        if floor_a.get("mdd_is_upper_bound") or floor_b.get("mdd_is_upper_bound")
+        else ""
+    )
+    return value, f"smaller than the minimal detectable difference {value:.3f}{bound}"
