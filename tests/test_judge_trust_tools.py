@@ -155,3 +155,14 @@ def test_old_runs_still_load_and_report(cli, run_dir, tmp_path):
     code, _, err = cli("label", "export", run_dir, "--n", 5, "--output", tmp_path / "l.csv")
     assert code == 0, err
     assert len(load_run(run_dir).conversations) == 12
+
+
+def test_compare_pairs_epochs_by_persona(world_run):
+    from aloe_bench.compare import persona_turn_scores
+
+    run = load_run(world_run)
+    scores = persona_turn_scores(run)
+    assert sorted(scores) == [f"P{i:02d}" for i in range(6)]  # 12 conversations, 6 personas
+    both = [c for c in run.conversations if c.meta["persona_id"] == "P00"]
+    expected = [sum(c.turns[k].score for c in both) / 2 for k in range(3)]
+    assert scores["P00"] == pytest.approx(expected)
