@@ -226,7 +226,9 @@ def _within(groups: list[list[float]]) -> tuple[float | None, int]:
 def _judge_noise(conversations: Sequence[ConversationRecord]) -> tuple[float | None, float | None, int]:
     """Variance of one judgement around its judge's repeat mean (repeat) and of a judge's repeat
     mean around the panel's mean (judge x turn), per judged turn; and judgements per turn."""
-    repeat_groups, judge_groups, per_turn = [], [], []
+    repeat_groups: list[list[float]] = []
+    judge_groups: list[list[float]] = []
+    per_turn: list[int] = []
     for _, _, judgements in _turn_units(conversations):
         by_judge: dict[str, list[float]] = defaultdict(list)
         for j in judgements:
@@ -278,6 +280,8 @@ def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns
         "repeat": _round(repeat),
         "unit": "variance of one score (1-5 scale); within_persona and persona: of a persona's mean over turns",
     }
+    s2_avg: float | None
+    s2_ir: float | None
     if within_avg is not None:
         s2_avg, s2_ir = within_avg, within_ir
         basis = (
@@ -331,8 +335,8 @@ def run_noise_floor(run: Any) -> dict[str, Any]:
 def pair_mdd(a: dict[str, Any] | None, b: dict[str, Any] | None, what: str = "avg") -> float | None:
     """The MDD of a difference between two runs from their noise floors: each run's MDD is
     z*sqrt(2 s2/(E n)); a difference of the two has z*sqrt((s2_a + s2_b)/(E n))."""
-    values = [((x or {}).get("mdd") or {}).get(what) for x in (a, b)]
-    values = [v for v in values if v is not None]
+    found = [((x or {}).get("mdd") or {}).get(what) for x in (a, b)]
+    values: list[float] = [float(v) for v in found if v is not None]
     if not values:
         return None
     if len(values) == 1:
