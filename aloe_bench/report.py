@@ -96,6 +96,7 @@ def rubric_summary(results: dict[str, Any], run_dir: str | None = None) -> str:
     if repeats.get("r", 1) > 1:
         scores = ", ".join(_fmt(s) for s in repeats["scores"])
         lines.append(f"judge repeats: {repeats['r']}  scores {scores}  std {_fmt(repeats.get('std'))}")
+    lines.extend(trust_summary(results))  # test-retest alpha over the repeats, warnings
     if m.get("failed"):
         lines.append(f"FAILED: {m['failed']} instance(s) (see failures in results.json)")
     usage = _usage_line(results)

@@ -17,7 +17,12 @@ def trust_sections(
     """{reliability, validity, warnings} for conversations whose turns record `judgements`;
     {} for runs made before judgements were recorded (their results stay as they were)."""
     if not judge_labels(conversations):
-        return {}
+        rubric = rubric_reliability(conversations)
+        return (
+            {"reliability": rubric, "validity": {}, "warnings": reliability_warnings(rubric)}
+            if rubric
+            else {}
+        )
     reliability = judge_reliability(conversations, turns)
     reliability["noise_floor"] = noise_floor([conversations], turns)
     reliability["judge_calls"] = judge_call_counts(conversations)
@@ -29,6 +34,42 @@ def trust_sections(
         "reliability": reliability,
         "validity": validity,
         "warnings": [*validity_warnings(validity), *reliability_warnings(reliability)],
+    }
+
+
+def rubric_reliability(conversations: Sequence[ConversationRecord]) -> dict[str, Any]:
+    """Multifaceted runs judged with --judge-repeats R > 1: the judge's test-retest alpha over
+    (instance, rubric) units; {} otherwise (one repeat, or an ALOE run from before judgements)."""
+    import numpy as np
+
+    from aloe_bench.reliability import ordinal_alpha
+
+    units = [
+        [s.get("score") for s in g.get("samples") or []]
+        for c in conversations
+        if c.status == "complete"
+        for t in c.turns
+        for g in t.extra.get("rubric_scores") or []
+    ]
+    repeats = max((len(u) for u in units), default=0)
+    if repeats < 2:
+        return {}
+    data = np.full((repeats, len(units)), np.nan)
+    for i, unit in enumerate(units):
+        for r, score in enumerate(unit):
+            if score is not None:
+                data[r, i] = score
+    return {
+        "judges": {
+            "judge": {
+                "test_retest_alpha": ordinal_alpha(data),
+                "repeats": repeats,
+                "n": len(units),
+                "judgements": int(data.size),
+                "invalid": int(np.isnan(data).sum()),
+                "unit": "rubric judgements (instance x rubric)",
+            }
+        }
     }
 
 
@@ -105,7 +146,7 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
         for label, j in judges.items():
             s, b = swap.get(label) or {}, bias.get(label) or {}
             part = (
-                f"  {label}: AVG {_f(j['avg'])}  IR {_f(j['ir'], 3)}  invalid {j['invalid']}/{j['judgements']}"
+                f"  {label}: AVG {_f(j.get('avg'))}  IR {_f(j.get('ir'), 3)}  invalid {j['invalid']}/{j['judgements']}"
                 f"  alpha {_f(j['test_retest_alpha'])} (R={j['repeats']}, n={j['n']})"
             )
             if s:

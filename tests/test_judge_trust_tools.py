@@ -118,6 +118,10 @@ def test_judge_panel_flags_and_task_lists():
         {"base_url": "http://h/v1", "temperature": "0.5"},
     )
     assert split_judge_spec("hf/org/model") == ("hf/org/model", {})
+    assert split_judge_spec("openai/x@base_url=http://u:p@host/v1") == (
+        "openai/x",
+        {"base_url": "http://u:p@host/v1"},
+    )
     args = argparse.Namespace(
         judge=["openai/a", "openai/b@temperature=0.7,max_new_tokens=9"],
         judge_args="api_key_env=K",
@@ -166,3 +170,30 @@ def test_compare_pairs_epochs_by_persona(world_run):
     both = [c for c in run.conversations if c.meta["persona_id"] == "P00"]
     expected = [sum(c.turns[k].score for c in both) / 2 for k in range(3)]
     assert scores["P00"] == pytest.approx(expected)
+
+
+def test_multifaceted_repeats_get_a_test_retest_alpha():
+    import krippendorff
+    import numpy as np
+
+    from aloe_bench.results import ConversationRecord, TurnRecord
+    from aloe_bench.trust import trust_sections
+
+    samples = [[4, 4], [2, 3], [5, 5], [1, None], [3, 3]]
+    turn = TurnRecord(user="u", assistant="a", score=3)
+    turn.extra["rubric_scores"] = [{"samples": [{"score": s} for s in pair]} for pair in samples]
+    conv = ConversationRecord(
+        id="x", persona={"profile": "p", "personality": "q"}, turns=[turn], status="complete"
+    )
+    judge = trust_sections([conv], 1)["reliability"]["judges"]["judge"]
+    data = np.array(
+        [[np.nan if v is None else v for v in col] for col in zip(*samples, strict=True)], dtype=float
+    )
+    expected = krippendorff.alpha(
+        reliability_data=data, level_of_measurement="ordinal", value_domain=[1, 2, 3, 4, 5]
+    )
+    assert judge["test_retest_alpha"] == pytest.approx(expected, abs=1e-6) and judge["n"] == 5
+    assert judge["invalid"] == 1 and judge["repeats"] == 2
+    from aloe_bench.report import rubric_summary
+
+    assert f"alpha {judge['test_retest_alpha']:.2f} (R=2, n=5)" in rubric_summary(trust_sections([conv], 1))

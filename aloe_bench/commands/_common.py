@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from aloe_bench.backends import parse_args
@@ -86,10 +87,11 @@ _GENERATION_KNOBS = {"max_new_tokens": int, "temperature": float, "top_p": float
 
 def split_judge_spec(text: str) -> tuple[str, dict[str, str]]:
     """`SPEC@k=v,...` -> (SPEC, {k: v}); a spec without `@k=v` is returned as it is."""
-    spec, sep, rest = text.rpartition("@")
-    if not sep or "=" not in rest:
+    # The first `@` followed by `key=`: a value may hold `@` itself (base_url=http://u:p@host/v1).
+    found = re.match(r"^(.+?)@([A-Za-z_]\w*=.*)$", text)
+    if not found:
         return text, {}
-    return spec, parse_args(rest, f"--judge {text}")
+    return found.group(1), parse_args(found.group(2), f"--judge {text}")
 
 
 def _with_overrides(base: RoleConfig, spec: str, overrides: dict[str, Any], where: str) -> RoleConfig:
