@@ -197,3 +197,28 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     from aloe_bench.report import rubric_summary
 
     assert f"alpha {judge['test_retest_alpha']:.2f} (R=2, n=5)" in rubric_summary(trust_sections([conv], 1))
+
+
+def test_greedy_repeats_are_named(cli, tmp_path):
+    personas = tmp_path / "p.jsonl"
+    personas.write_text("".join(json.dumps(p) + "\n" for p in world_personas(2)))
+    with PersonaWorldServer() as server:
+        url = server.base_url
+        code, stdout, err = cli(
+            *("run", "--model", "openai/world-model", "--simulator", "openai/world-user"),
+            *("--judge", "openai/world-judge-blind", "--judge-repeats", 2, "--judge-temperature", 0),
+            *("--model-base-url", url, "--simulator-base-url", url, "--judge-base-url", url),
+            *(
+                "--personas",
+                personas,
+                "--turns",
+                1,
+                "--no-cache",
+                "--output",
+                tmp_path / "g",
+                "--no-progress",
+            ),
+        )
+    assert code == 0, err
+    assert "greedy repeats give identical answers" in err
+    assert "judge calls planned: 2 (one judge, once per turn) + 0 panel + 2 repeats" in err
