@@ -83,7 +83,7 @@ def test_the_world_is_recovered(panel_run):
     n = PERSONAS * TURNS
 
     # Persona swap: A's planted AUC 31/32 and discrimination 1. AUC is a mean of n paired
-    # indicators (SE <= sqrt(p(1-p)/n) = 0.02 here); discrimination's per-pair SD is 0.5 (SE 0.056).
+    # indicators (SE <= sqrt(p(1-p)/n) = 0.022 here); discrimination's per-pair SD is 0.5 (SE 0.063).
     planted_auc, planted_disc = _repeat_mean_auc()
     assert planted_auc == pytest.approx(31 / 32) and planted_disc == 1
     assert swap[a]["n"] == n
@@ -120,15 +120,15 @@ def test_the_world_is_recovered(panel_run):
     )
     assert rel["between_judges"]["alpha"] == pytest.approx(expected, abs=1e-6)
     # A's repeats share the reply's quality q (variance 1/4) and differ by fresh noise (1/4): the
-    # planted reliability is 1/2 (interval scale); with n = 80 units alpha's SE is about 0.1.
+    # planted reliability is 1/2 (interval scale); with n = 64 units alpha's SE is about 0.1.
     assert abs(rel["judges"][a]["test_retest_alpha"] - 0.5) < 0.3
     assert rel["judges"][blind]["test_retest_alpha"] == 1.0  # deterministic
     pair = next(p for p in rel["between_judges"]["pairs"] if {p["a"], p["b"]} == {a, b})
-    # Planted exact agreement 3/4 (binomial SE 0.048 at n = 80), within-one exactly 1.
+    # Planted exact agreement 3/4 (binomial SE 0.054 at n = 64), within-one exactly 1.
     assert abs(pair["exact"] - 0.75) < 3 * math.sqrt(0.75 * 0.25 / n) and pair["within_one"] == 1.0
 
     # Length: the blind judge is a 5-step function of a uniform filler count, so Spearman's rho is
-    # about sqrt(1 - 1/25) = 0.98; A and B ignore length (rho 0, SE 1/sqrt(n-1) = 0.11).
+    # about sqrt(1 - 1/25) = 0.98; A and B ignore length (rho 0, SE 1/sqrt(n-1) = 0.13).
     bias = results["validity"]["length_bias"]
     assert bias[blind]["unit"] == "characters" and bias[blind]["n"] == n
     assert abs(bias[blind]["spearman"] - math.sqrt(1 - 1 / 25)) < 0.05
