@@ -15,7 +15,20 @@ import sys
 from aloe_bench import __version__
 from aloe_bench.errors import AloeError
 
-COMMANDS = ["run", "judge", "personas", "leaderboard", "compare", "plot", "gap", "view", "audit", "lm_eval"]
+COMMANDS = [
+    "run",
+    "judge",
+    "personas",
+    "leaderboard",
+    "compare",
+    "plot",
+    "gap",
+    "view",
+    "audit",
+    "label",
+    "reliability",
+    "lm_eval",
+]
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED_CONVERSATIONS = 3

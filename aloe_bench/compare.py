@@ -155,13 +155,24 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def persona_turn_scores(run: Run) -> dict[str, list[float]]:
-    """Each complete conversation's per-turn scores (NaN where the judge gave none), by persona id.
+    """Each complete conversation's per-turn scores (NaN where the judge gave none), by persona id
+    (several epochs of one persona: their mean per turn).
 
     Failed or unfinished conversations are left out: they are not a model's answer to that persona.
     """
     turns = int(run.config.get("turns") or run.metrics.get("turns") or 0)
-    complete = [c.id for c in run.conversations if c.status == "complete"]
-    return dict(zip(complete, score_matrix(run.conversations, turns).tolist(), strict=True))
+    complete = [c.meta.get("persona_id", c.id) for c in run.conversations if c.status == "complete"]
+    rows = score_matrix(run.conversations, turns)
+    if len(set(complete)) == len(complete):
+        return dict(zip(complete, rows.tolist(), strict=True))
+    # Epochs (--epochs): a persona's score at turn k is its mean over the epochs scored there.
+    out = {}
+    for pid in dict.fromkeys(complete):
+        group = rows[[i for i, c in enumerate(complete) if c == pid]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[pid] = np.nanmean(group, axis=0).tolist()
+    return out
 
 
 def persona_means(run: Run) -> dict[str, float]:

@@ -15,6 +15,7 @@ from aloe_bench.errors import UserInputError
 
 PAPER_MODEL = "openai/gpt-4o-mini-2024-07-18"
 DISCLOSURES = ("hidden", "system")
+CONTROLS = ("swap",)  # validity controls: `swap` = every reply also judged against another persona
 
 
 @dataclass
@@ -70,6 +71,17 @@ class RunConfig:
     task: str | None = None
     output: str | None = None
     cache: str | None = None  # None: the default cache; "" disables caching (and resuming)
+    # Trust (issue 11): more judges after `judge` (a panel), repeats per judge, epochs per persona,
+    # validity controls. Their defaults leave the record and config hash of older runs unchanged.
+    extra_judges: list[RoleConfig] = field(default_factory=list)
+    judge_repeats: int = 1
+    epochs: int = 1
+    controls: tuple[str, ...] = ()
+
+    @property
+    def judges(self) -> list[RoleConfig]:
+        """The judge panel: `judge` first, then the others."""
+        return [self.judge, *self.extra_judges]
 
     def validate(self) -> None:
         if self.turns < 1:
@@ -85,8 +97,31 @@ class RunConfig:
         get_protocol(self.protocol)
         if self.persona_disclosure not in DISCLOSURES:
             raise UserInputError(f"persona_disclosure must be one of {', '.join(DISCLOSURES)}")
-        for role in (self.model, self.simulator, self.judge):
+        for role in (self.model, self.simulator, *self.judges):
             role.validate()
+        if self.judge_repeats < 1:
+            raise UserInputError(f"--judge-repeats must be at least 1 (got {self.judge_repeats})")
+        if self.epochs < 1:
+            raise UserInputError(f"--epochs must be at least 1 (got {self.epochs})")
+        unknown = sorted(set(self.controls) - set(CONTROLS))
+        if unknown:
+            raise UserInputError(
+                f"unknown control(s) {', '.join(unknown)}: use --controls {' or '.join(CONTROLS)}"
+            )
+
+    def trust_record(self) -> dict[str, Any]:
+        """Panel, repeats, epochs and controls, recorded only when they differ from a plain run, so
+        a plain run's record and config hash stay what they were before these options existed."""
+        out: dict[str, Any] = {}
+        if self.extra_judges:
+            out["judges"] = [j.record() for j in self.judges]
+        if self.judge_repeats != 1:
+            out["judge_repeats"] = self.judge_repeats
+        if self.epochs != 1:
+            out["epochs"] = self.epochs
+        if self.controls:
+            out["controls"] = sorted(self.controls)
+        return out
 
     def record(self) -> dict[str, Any]:
         """The configuration as results.json records it (no secrets, no machine-local knobs)."""
@@ -103,6 +138,7 @@ class RunConfig:
             "persona_disclosure": self.persona_disclosure,
             "judge_reasks": self.judge_reasks,
             "simulator_retries": self.simulator_retries,
+            **self.trust_record(),
         }
 
     def prompt_versions(self) -> dict[str, str]:

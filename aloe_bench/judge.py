@@ -184,27 +184,81 @@ async def judge_with_reasks(
     return Judgement(None, history[-1] if history else None, max_reasks + 1, history=history)
 
 
+@dataclass
+class PanelJudge:
+    """One judge of a panel: its label (how results name it), the role it calls, its settings, and
+    the role that makes its persona-swap control calls (its own usage counter; None: no control)."""
+
+    label: str
+    role: Any
+    settings: GenerationSettings
+    swap_role: Any = None
+
+
+def judgement_record(judge: str, repeat: int, result: Judgement) -> dict[str, Any]:
+    return {
+        "judge": judge,
+        "repeat": repeat,
+        "score": result.score,
+        "raw": result.raw,
+        "attempts": result.attempts,
+        "history": list(result.history),
+        "error": result.error,
+    }
+
+
+def turn_score(judgements: Sequence[dict[str, Any]]) -> int | float | None:
+    """The turn's score: the mean over the panel and repeats of the valid judgements (an int when
+    there is a single judgement, as before panels existed)."""
+    valid = [j["score"] for j in judgements if j.get("score") is not None]
+    if not valid:
+        return None
+    if len(judgements) == 1:
+        return int(valid[0])
+    return round(sum(valid) / len(valid), 6)
+
+
 class JudgeStage:
-    """Scores turns in the background as the rollout produces them (or over a finished run)."""
+    """Scores turns in the background as the rollout produces them (or over a finished run).
+
+    With a panel, every judge scores every turn `repeats` times (repeat r has its own seed; repeat 0
+    of every judge uses the seed a single-judge run always used, so old caches still answer). With
+    `swap` ({conversation id: another persona}), each judge also scores the same (message, reply)
+    against that persona: the persona-swap validity control."""
 
     def __init__(
         self,
         role: Any,
         protocol: JudgeProtocol,
-        settings: GenerationSettings,
+        settings: GenerationSettings | None = None,
         *,
         reasks: int = 2,
         seed: int = 0,
         on_judged: Any = None,
+        panel: Sequence[PanelJudge] | None = None,
+        repeats: int = 1,
+        swap: dict[str, dict[str, str]] | None = None,
     ):
-        self.role = role
+        if panel is None:
+            assert settings is not None
+            panel = [PanelJudge("judge", role, settings)]
+        self.panel = list(panel)
+        self.role = self.panel[0].role
         self.protocol = protocol
-        self.settings = settings
+        self.settings = self.panel[0].settings
         self.reasks = reasks
         self.seed = seed
+        self.repeats = repeats
+        self.swap = swap or {}
         self.on_judged = on_judged or (lambda conv, index: None)
         self._tasks: set[asyncio.Task] = set()
         self._done: list[asyncio.Task] = []
+
+    def calls_per_turn(self) -> dict[str, int]:
+        """First judgements per judged turn (re-asks not counted): base, panel, repeats, swap control."""
+        judges, r = len(self.panel), self.repeats
+        swap = judges * r if self.swap else 0
+        return {"base": 1, "panel": judges - 1, "repeats": judges * (r - 1), "swap": swap}
 
     def submit(self, conv: Any, index: int) -> asyncio.Task:
         task = asyncio.create_task(self.judge(conv, index))
@@ -213,20 +267,41 @@ class JudgeStage:
         self._done.append(task)
         return task
 
+    async def _ask(self, role: Any, settings: GenerationSettings, messages, seed: int) -> Judgement:
+        return await judge_with_reasks(
+            role, messages, settings.with_seed(seed), self.protocol.prompt.text("reask"), self.reasks
+        )
+
     async def judge(self, conv: Any, index: int) -> None:
         turns = [{"user": t.user, "assistant": t.assistant or ""} for t in conv.turns]
         messages = self.protocol.messages(conv.persona, turns, index)
-        settings = self.settings.with_seed(request_seed(self.seed, conv.id, index + 1, "judge"))
-        result = await judge_with_reasks(
-            self.role, messages, settings, self.protocol.prompt.text("reask"), self.reasks
-        )
+        jobs = []
+        for judge in self.panel:
+            for r in range(self.repeats):
+                seed = request_seed(self.seed, conv.id, index + 1, "judge", r)
+                jobs.append(self._ask(judge.role, judge.settings, messages, seed))
+        other = self.swap.get(conv.id)
+        swap_jobs = []
+        if other is not None:
+            swap_messages = self.protocol.messages(other, turns, index)
+            for judge in self.panel:
+                for r in range(self.repeats):
+                    seed = request_seed(self.seed, conv.id, index + 1, "judge-swap", r)
+                    swap_role = judge.swap_role or judge.role
+                    swap_jobs.append(self._ask(swap_role, judge.settings, swap_messages, seed))
+        results = await asyncio.gather(*jobs, *swap_jobs)
+        keys = [(j.label, r) for j in self.panel for r in range(self.repeats)]
+        true = [judgement_record(label, r, res) for (label, r), res in zip(keys, results, strict=False)]
         turn = conv.turns[index]
-        turn.score, turn.judge_raw, turn.judge_attempts, turn.judge_error = (
-            result.score,
-            result.raw,
-            result.attempts,
-            result.error,
-        )
+        first = results[0]
+        turn.judge_raw, turn.judge_attempts, turn.judge_error = first.raw, first.attempts, first.error
+        turn.score = turn_score(true)
+        turn.extra["judgements"] = true
+        if other is not None:
+            turn.extra["swap_judgements"] = [
+                {**judgement_record(label, r, res), "persona_id": other.get("id")}
+                for (label, r), res in zip(keys, results[len(jobs) :], strict=True)
+            ]
         turn.judged = True
         self.on_judged(conv, index)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from aloe_bench.compare import compare_to_baseline
 from aloe_bench.errors import UserInputError
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP
+from aloe_bench.reliability import mdd_note, run_noise_floor
 from aloe_bench.runinfo import SETUP_FIELDS, RunInfo, reference_setup, setup_warning
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -92,6 +93,28 @@ def _row(info: RunInfo) -> dict[str, Any]:
         "disclosure": s.disclosure,
         **_audit_columns(info),
         "run": str(info.path),
+        **_trust_columns(info),
+    }
+
+
+def _trust_columns(info: RunInfo) -> dict[str, Any]:
+    """Panel alpha (between judges, else the judge's test-retest alpha) and the persona-swap AUC
+    of the panel's least discriminating judge (None for runs that did not record them)."""
+    rel = info.run.results.get("reliability") or {}
+    swap = (info.run.results.get("validity") or {}).get("swap") or {}
+    between = (rel.get("between_judges") or {}).get("alpha")
+    alphas = [j.get("test_retest_alpha") for j in (rel.get("judges") or {}).values()]
+    alphas = [a for a in alphas if a is not None]
+    worst = min(swap.values(), key=lambda s: s["auc"]) if swap else {}
+    auc_ci = worst.get("auc_ci") or [None, None]
+    return {
+        "panel_alpha": between if between is not None else (min(alphas) if alphas else None),
+        "swap_auc": worst.get("auc"),
+        "swap_auc_lo": auc_ci[0],
+        "swap_auc_hi": auc_ci[1],
+        "no_discrimination": any(
+            w.get("code") == "judge-no-discrimination" for w in info.run.results.get("warnings") or []
+        ),
     }
 
 
@@ -172,6 +195,10 @@ def build_leaderboard(
     reference_name = f"the baseline '{first.label}'" if baseline else f"the setup of '{first.label}'"
     warning = setup_warning(infos, reference, reference_name)
     warnings = [f"{warning}; they are ranked in a group of their own"] if warning else []
+    for info in infos:
+        for w in info.run.results.get("warnings") or []:
+            if w.get("code") == "judge-no-discrimination":
+                warnings.append(f"warning: '{info.label}': {w['message']}")
     return Leaderboard(frame, warnings, _notes(infos), baseline.label if baseline else None)
 
 
@@ -185,8 +212,20 @@ def _with_baseline(
     by_label = {info.label: c for info, c in zip(others, comparisons, strict=True)}
     base_avg = baseline.metrics.get("avg")
     columns: dict[str, list] = {
-        k: [] for k in ("delta_avg", "paired_diff", "paired_lo", "paired_hi", "p", "p_holm", "paired_n")
+        k: []
+        for k in (
+            "delta_avg",
+            "paired_diff",
+            "paired_lo",
+            "paired_hi",
+            "p",
+            "p_holm",
+            "paired_n",
+            "mdd",
+            "below_mdd",
+        )
     }
+    floors = {info.label: run_noise_floor(info.run) for info in infos}
     for label, avg in zip(frame["label"], frame["avg"], strict=True):
         c = by_label.get(label)
         if c is None:  # the baseline itself
@@ -201,6 +240,9 @@ def _with_baseline(
         columns["p"].append(d.p_value)
         columns["p_holm"].append(c.p_holm)
         columns["paired_n"].append(d.n)
+        mdd, note = mdd_note(d.diff, floors[baseline.label], floors[label])
+        columns["mdd"].append(mdd)
+        columns["below_mdd"].append(bool(note))
     position = frame.columns.get_loc("n_r2") + 1
     for offset, (name, values) in enumerate(columns.items()):
         frame.insert(position + offset, name, values)
@@ -277,15 +319,23 @@ def display_frame(board: Leaderboard, links: dict[str, str] | None = None) -> pd
             "baseline" if b else _signed(v, 2) for v, b in zip(f["delta_avg"], f["baseline"], strict=True)
         ]
         out["paired Δ [95% CI]"] = [
-            "" if b else _with_ci(v, lo, hi, 2, signed=True)
-            for v, lo, hi, b in zip(
-                f["paired_diff"], f["paired_lo"], f["paired_hi"], f["baseline"], strict=True
+            "" if b else _with_ci(v, lo, hi, 2, signed=True) + (" < MDD" if below else "")
+            for v, lo, hi, b, below in zip(
+                f["paired_diff"], f["paired_lo"], f["paired_hi"], f["baseline"], f["below_mdd"], strict=True
             )
         ]
         out["p (Wilcoxon)"] = ["" if b else _p(v) for v, b in zip(f["p"], f["baseline"], strict=True)]
         out["p (Holm)"] = ["" if b else _p(v) for v, b in zip(f["p_holm"], f["baseline"], strict=True)]
         out["paired n"] = [
             "" if b else str(int(v)) for v, b in zip(f["paired_n"], f["baseline"], strict=True)
+        ]
+    if f["swap_auc"].notna().any() or f["panel_alpha"].notna().any():
+        out["panel α"] = [_num(v, 2) for v in f["panel_alpha"]]
+        out["swap AUC [95% CI]"] = [
+            _with_ci(v, lo, hi, 2) + (" ⚠" if flag else "")
+            for v, lo, hi, flag in zip(
+                f["swap_auc"], f["swap_auc_lo"], f["swap_auc_hi"], f["no_discrimination"], strict=True
+            )
         ]
     out["conversations"] = [
         f"{int(n)}" + (f" ({int(x)} failed)" if x else "")

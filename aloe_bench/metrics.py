@@ -63,9 +63,15 @@ def curve_stats(al: np.ndarray) -> dict[str, float | None]:
 
 
 def alignment_metrics(
-    scores: np.ndarray, *, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP
+    scores: np.ndarray,
+    *,
+    seed: int = 0,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    clusters: Any = None,
 ) -> dict[str, Any]:
-    """All metrics for a (conversations x turns) score matrix; NaN marks a missing judgement."""
+    """All metrics for a (conversations x turns) score matrix; NaN marks a missing judgement.
+    `clusters` (one label per row, e.g. the persona of each epoch) makes the bootstrap resample
+    clusters: several epochs of one persona are not independent conversations."""
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 2:
         raise ValueError("scores must be a 2-D array: conversations x turns")
@@ -82,24 +88,44 @@ def alignment_metrics(
         "n": valid.sum(axis=0).astype(int).tolist(),
         "invalid": (~valid).sum(axis=0).astype(int).tolist(),
         **summary,
-        "ci": bootstrap_ci(scores, seed=seed, n_bootstrap=n_bootstrap),
+        "ci": bootstrap_ci(scores, seed=seed, n_bootstrap=n_bootstrap, clusters=clusters),
     }
     return metrics
 
 
 def bootstrap_ci(
-    scores: np.ndarray, *, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95
+    scores: np.ndarray,
+    *,
+    seed: int = 0,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    level: float = 0.95,
+    clusters: Any = None,
 ) -> dict[str, Any]:
-    """Percentile bootstrap over conversations (rows) for AVG, IR and each AL(k)."""
+    """Percentile bootstrap over conversations (rows), or over clusters of rows, for AVG, IR and AL(k)."""
     n_conv, n_turns = scores.shape
     empty = {"level": level, "n_bootstrap": n_bootstrap, "avg": None, "ir": None, "al": [None] * n_turns}
     if n_conv == 0 or n_bootstrap <= 0:
         return empty
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_conv, size=(n_bootstrap, n_conv))
+    labels = list(clusters) if clusters is not None else []
+    clustered = len(labels) == n_conv and len(set(labels)) < n_conv
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        al_b = np.nanmean(scores[idx], axis=1)  # (B, K)
+        if clustered:
+            # Sum and count per cluster, then resample clusters: AL(k) of a resample is the
+            # mean over every row of the clusters drawn.
+            keys = list(dict.fromkeys(labels))
+            member = np.array([keys.index(c) for c in labels])
+            valid = ~np.isnan(scores)
+            sums = np.zeros((len(keys), n_turns))
+            counts = np.zeros((len(keys), n_turns))
+            np.add.at(sums, member, np.where(valid, scores, 0.0))
+            np.add.at(counts, member, valid.astype(float))
+            idx = rng.integers(0, len(keys), size=(n_bootstrap, len(keys)))
+            al_b = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+        else:
+            idx = rng.integers(0, n_conv, size=(n_bootstrap, n_conv))
+            al_b = np.nanmean(scores[idx], axis=1)  # (B, K)
         avg_b = np.nanmean(al_b, axis=1)
     ir_b = _slope_rows(al_b)
     tail = (1 - level) / 2 * 100
@@ -111,10 +137,13 @@ def bootstrap_ci(
         lo, hi = np.percentile(samples, [tail, 100 - tail])
         return [_clean(lo), _clean(hi)]
 
-    return {
+    out = {
         "level": level,
         "n_bootstrap": n_bootstrap,
         "avg": interval(avg_b),
         "ir": interval(ir_b),
         "al": [interval(al_b[:, k]) for k in range(n_turns)],
     }
+    if clustered:
+        out["clusters"] = len(set(labels))
+    return out

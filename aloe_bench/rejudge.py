@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,25 @@ from tqdm.auto import tqdm
 
 from aloe_bench import __version__
 from aloe_bench.backends import PRIORITY_BACKGROUND, BackendPool
-from aloe_bench.config import RoleConfig
+from aloe_bench.config import CONTROLS, RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.judge import JudgeStage, get_protocol
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP
 from aloe_bench.provenance import machine, package_versions
 from aloe_bench.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.roles import Role, Usage
-from aloe_bench.runner import RunRecorder, _now, check_output_dir, open_cache
+from aloe_bench.runner import (
+    RunRecorder,
+    _now,
+    check_output_dir,
+    judge_label,
+    judge_role_names,
+    open_cache,
+    panel_judges,
+    panel_usage,
+)
+from aloe_bench.trust import plan_line, planned_judge_calls
+from aloe_bench.validity import swap_map
 
 
 def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
@@ -37,15 +49,30 @@ def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
 
 def _unjudged(conv: ConversationRecord) -> ConversationRecord:
     """The conversation with the old judge's verdicts removed (user and assistant turns kept)."""
-    turns = [TurnRecord(user=t.user, assistant=t.assistant, extra=dict(t.extra)) for t in conv.turns]
+    verdicts = ("judgements", "swap_judgements")
+    turns = [
+        TurnRecord(
+            user=t.user,
+            assistant=t.assistant,
+            extra={k: v for k, v in t.extra.items() if k not in verdicts},
+        )
+        for t in conv.turns
+    ]
     return ConversationRecord(
         id=conv.id, persona=conv.persona, turns=turns, status=conv.status, error=conv.error, meta=conv.meta
     )
 
 
 def _header(
-    run: Run, judge: RoleConfig, protocol_name: str, reasks: int, judge_backend: Any
+    run: Run,
+    judges: list[RoleConfig],
+    protocol_name: str,
+    reasks: int,
+    backends: list[Any],
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    judge, judge_backend = judges[0], backends[0]
     protocol = get_protocol(protocol_name)
     config = copy.deepcopy(run.config)
     source = {
@@ -56,6 +83,19 @@ def _header(
         "judge_reasks": run.config.get("judge_reasks"),
     }
     config["judge"] = {**judge.record(), "backend": judge_backend.describe()}
+    for key in ("judges", "judge_repeats", "controls"):
+        config.pop(key, None)  # the source run's panel is not this one's
+    trust: dict[str, Any] = {}
+    if len(judges) > 1:
+        trust["judges"] = [
+            {**j.record(), "backend": b.describe(), "label": judge_label(judges, i)}
+            for i, (j, b) in enumerate(zip(judges, backends, strict=True))
+        ]
+    if repeats != 1:
+        trust["judge_repeats"] = repeats
+    if controls:
+        trust["controls"] = sorted(controls)
+    config.update(trust)
     config["protocol"] = protocol_name
     config["judge_reasks"] = reasks
     config.setdefault("prompts", {})["judge"] = protocol.prompt.record()
@@ -67,6 +107,10 @@ def _header(
         "judge": judge.record(),
         "protocol": protocol_name,
         "reasks": reasks,
+        # Only when set, so a plain re-judge keeps the hash it had before panels existed.
+        **({"judges": [j.record() for j in judges]} if len(judges) > 1 else {}),
+        **({"repeats": repeats} if repeats != 1 else {}),
+        **({"controls": sorted(controls)} if controls else {}),
     }
     return {
         "aloe_bench_version": __version__,
@@ -80,34 +124,51 @@ def _header(
 async def _rejudge_async(
     run: Run,
     out: Path,
-    judge: RoleConfig,
+    judges: list[RoleConfig],
     protocol_name: str,
     reasks: int,
     cache_setting: str | None,
     progress: bool | None,
     overwrite: bool,
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     protocol = get_protocol(protocol_name)
     cache = open_cache(cache_setting)
     pool = BackendPool()
     try:
-        role = Role(
-            "judge",
-            pool.get(judge.spec, judge.args),
-            cache,
-            prompt_version=protocol.prompt.tag,
-            priority=PRIORITY_BACKGROUND,
+        names = judge_role_names(judges)
+        roles = {
+            name: Role(
+                "judge",
+                pool.get(j.spec, j.args),
+                cache,
+                prompt_version=protocol.prompt.tag,
+                priority=PRIORITY_BACKGROUND,
+            )
+            for name, j in zip(names, judges, strict=True)
+        }
+        header = _header(
+            run, judges, protocol_name, reasks, [r.backend for r in roles.values()], repeats, controls
         )
-        header = _header(run, judge, protocol_name, reasks, role.backend)
         check_output_dir(out, header["config_hash"], overwrite)
         conversations = [_unjudged(c) for c in run.conversations]
         turns = int(run.config.get("turns") or max((len(c.turns) for c in conversations), default=0))
         seed = int(run.config.get("seed") or 0)
         n_bootstrap = int((run.metrics.get("ci") or {}).get("n_bootstrap") or DEFAULT_BOOTSTRAP)
+        panel = panel_judges(judges, names, roles, protocol, cache, "swap" in controls)
         # Nothing is generated: the model under test and the simulated user make no calls.
-        usage = {"model": Usage(), "simulator": Usage(), "judge": role.usage}
+        usage = {
+            "model": Usage(),
+            "simulator": Usage(),
+            "judge": roles["judge"].usage,
+            **{k: r.usage for k, r in panel_usage(roles, panel).items()},
+        }
         recorder = RunRecorder(out, header, conversations, turns, seed, n_bootstrap, usage)
         todo = [(c, i) for c in conversations for i, t in enumerate(c.turns) if t.assistant is not None]
+        if len(panel) > 1 or repeats > 1 or controls:
+            plan = planned_judge_calls(len(todo), len(panel), repeats, "swap" in controls)
+            print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
         bar = tqdm(
             total=len(todo), desc="judging", unit="turn", disable=None if progress is None else not progress
         )
@@ -117,12 +178,14 @@ async def _rejudge_async(
             recorder.mark_dirty()
 
         stage = JudgeStage(
-            role,
+            None,
             protocol,
-            judge.settings(protocol.default_settings().max_new_tokens),
             reasks=reasks,
             seed=seed,
             on_judged=on_judged,
+            panel=panel,
+            repeats=repeats,
+            swap=swap_map(conversations) if "swap" in controls else None,
         )
         recorder.flush("running")
         try:
@@ -145,8 +208,10 @@ async def _rejudge_async(
 
 def rejudge(
     source: str | Path,
-    judge: RoleConfig,
+    judge: RoleConfig | list[RoleConfig],
     *,
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
     protocol: str | None = None,
     output: str | Path | None = None,
     reasks: int | None = None,
@@ -154,7 +219,16 @@ def rejudge(
     progress: bool | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Judge the run in `source` again; returns the new run directory and its results."""
+    """Judge the run in `source` again (one judge or a panel, `repeats` times each, with validity
+    `controls`); returns the new run directory and its results."""
+    judges = judge if isinstance(judge, list) else [judge]
+    if repeats < 1:
+        raise UserInputError(f"--judge-repeats must be at least 1 (got {repeats})")
+    unknown = sorted(set(controls) - set(CONTROLS))
+    if unknown:
+        raise UserInputError(
+            f"unknown control(s) {', '.join(unknown)}: use --controls {' or '.join(CONTROLS)}"
+        )
     run = load_run(source)
     if not run.conversations:
         raise UserInputError(
@@ -165,10 +239,16 @@ def rejudge(
     reasks = reasks if reasks is not None else int(run.config.get("judge_reasks", 2))
     if reasks < 0:
         raise UserInputError("--judge-reasks cannot be negative")
-    out = Path(output) if output else default_output(run.path, judge, protocol_name)
+    out = Path(output) if output else default_output(run.path, judges[0], protocol_name)
+    if controls and not output:
+        out = out.with_name(out.name + "__" + "-".join(sorted(controls)))
     if out.resolve() == run.path.resolve():
         raise UserInputError(
             f"--output {out} is the run being judged; pick a new directory (the original stays untouched)"
         )
-    results = asyncio.run(_rejudge_async(run, out, judge, protocol_name, reasks, cache, progress, overwrite))
+    results = asyncio.run(
+        _rejudge_async(
+            run, out, judges, protocol_name, reasks, cache, progress, overwrite, repeats, tuple(controls)
+        )
+    )
     return out, results

@@ -40,6 +40,7 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
         f"conversations scored: {convs}"
         + (f"   FAILED: {failed} (see failures in results.json)" if failed else "")
     )
+    lines.extend(trust_summary(results))
     from aloe_bench.audit.summary import summary_lines  # the simulated-user audit, when there is one
 
     lines.extend(summary_lines(results))
@@ -49,6 +50,13 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
     if run_dir:
         lines.append(f"run directory: {run_dir}")
     return "\n".join(lines)
+
+
+def trust_summary(results: dict[str, Any]) -> list[str]:
+    """Judge reliability, validity controls, noise floor and warnings (issue 11), when recorded."""
+    from aloe_bench.trust import trust_lines
+
+    return trust_lines(results)
 
 
 def _usage_line(results: dict[str, Any]) -> str | None:
@@ -91,6 +99,7 @@ def rubric_summary(results: dict[str, Any], run_dir: str | None = None) -> str:
     if repeats.get("r", 1) > 1:
         scores = ", ".join(_fmt(s) for s in repeats["scores"])
         lines.append(f"judge repeats: {repeats['r']}  scores {scores}  std {_fmt(repeats.get('std'))}")
+    lines.extend(trust_summary(results))  # test-retest alpha over the repeats, warnings
     if m.get("failed"):
         lines.append(f"FAILED: {m['failed']} instance(s) (see failures in results.json)")
     usage = _usage_line(results)

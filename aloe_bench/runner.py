@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, norma
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
-from aloe_bench.judge import JudgeStage, get_protocol
+from aloe_bench.judge import JudgeStage, PanelJudge, get_protocol
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.paths import default_call_cache
 from aloe_bench.personas import PersonaSet, load_persona_set
@@ -39,6 +40,8 @@ from aloe_bench.results import (
 )
 from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
+from aloe_bench.trust import merge_warnings, plan_line, planned_judge_calls, trust_sections
+from aloe_bench.validity import persona_key, swap_map
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +120,17 @@ class RunRecorder:
     def metrics(self, with_ci: bool) -> dict[str, Any]:
         """The task's metrics over the conversations so far (other tasks override this)."""
         scores = score_matrix(self.conversations, self.turns)
-        return alignment_metrics(scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0)
+        clusters = [persona_key(c) for c in self.conversations if c.status == "complete"]
+        return alignment_metrics(
+            scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0, clusters=clusters
+        )
 
     def results(self, status: str, with_ci: bool) -> dict[str, Any]:
         metrics = self.metrics(with_ci)
         failed = [c for c in self.conversations if c.status == "failed"]
         metrics["failed"] = len(failed)
         metrics["planned"] = len(self.conversations)
-        return {
+        results = {
             **self.header,
             "status": status,
             "updated": _now(),
@@ -134,6 +140,14 @@ class RunRecorder:
             "batching": {b.spec: dict(b.batch_stats) for b in self.backends if hasattr(b, "batch_stats")},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
+        if with_ci:  # judge reliability and validity: computed once the run stops, not every flush
+            trust = trust_sections(
+                self.conversations, self.turns, seed=self.seed, n_bootstrap=self.n_bootstrap
+            )
+            if trust:
+                results["reliability"], results["validity"] = trust["reliability"], trust["validity"]
+                merge_warnings(results, trust["warnings"])
+        return results
 
     def flush(self, status: str) -> dict[str, Any]:
         results = self.results(status, with_ci=status != "running")
@@ -203,34 +217,48 @@ async def run_engine(
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
+    judge_names = judge_role_names(config.judges)
     backend = role_backends(
         pool,
-        {"model": config.model, "simulator": config.simulator, "judge": config.judge},
+        {
+            "model": config.model,
+            "simulator": config.simulator,
+            **{name: judge for name, judge in zip(judge_names, config.judges, strict=True)},
+        },
         config.concurrency,
         backends,
     )
-    roles = {
-        "model": Role("model", backend["model"], cache),
-        "simulator": Role("simulator", backend["simulator"], cache, prompt_version=simulator_prompt.tag),
-        "judge": Role(
-            "judge",
-            backend["judge"],
+    judge_roles = {
+        name: Role(
+            "judge",  # the cache key's role: one judge's calls are the same whatever the panel
+            backend[name],
             cache,
             prompt_version=protocol.prompt.tag,
             priority=PRIORITY_BACKGROUND,
-        ),
+        )
+        for name in judge_names
+    }
+    roles = {
+        "model": Role("model", backend["model"], cache),
+        "simulator": Role("simulator", backend["simulator"], cache, prompt_version=simulator_prompt.tag),
+        "judge": judge_roles[judge_names[0]],
     }
     prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
     if explicit_prompt is not None:
         prompts["model_system"] = explicit_prompt.record()
         roles["model"].prompt_version = explicit_prompt.tag
     header = run_header(config, roles, prompts, persona_set_record(personas))
+    for record, name in zip(header["config"].get("judges", []), judge_names, strict=False):
+        record["backend"] = judge_roles[name].backend.describe()
+        record["label"] = judge_label(config.judges, judge_names.index(name))
     if explicit_prompt is not None:  # templates without a system role get the persona folded in
         header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
 
-    conversations = [ConversationRecord(id=p.id, persona=p.to_dict()) for p in personas.personas]
+    conversations = epoch_conversations(personas, config.epochs)
+    panel = panel_judges(config.judges, judge_names, judge_roles, protocol, cache, "swap" in config.controls)
+    usage_roles = {**roles, **panel_usage(judge_roles, panel)}
     recorder = recorder_for(
-        roles,
+        usage_roles,
         out=out,
         header=header,
         conversations=conversations,
@@ -245,13 +273,20 @@ async def run_engine(
         recorder.mark_dirty()
 
     judge_stage = JudgeStage(
-        roles["judge"],
+        None,
         protocol,
-        config.judge.settings(protocol.default_settings().max_new_tokens),
         reasks=config.judge_reasks,
         seed=config.seed,
         on_judged=on_judged,
+        panel=panel,
+        repeats=config.judge_repeats,
+        swap=swap_map(conversations) if "swap" in config.controls else None,
     )
+    if len(panel) > 1 or config.judge_repeats > 1 or config.controls:
+        plan = planned_judge_calls(
+            len(conversations) * config.turns, len(panel), config.judge_repeats, "swap" in config.controls
+        )
+        print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
 
     def on_progress(event, conv, k):
         if event == "turn":
@@ -289,6 +324,67 @@ async def run_engine(
     return recorder.flush(status), conversations
 
 
+def judge_label(judges: Sequence[RoleConfig], index: int) -> str:
+    """How results name judge `index` of the panel: its spec (with #N when a spec repeats)."""
+    specs = [normalize_spec(j.spec) for j in judges]
+    spec = specs[index]
+    return spec if specs.count(spec) == 1 else f"{spec}#{specs[: index + 1].count(spec)}"
+
+
+def judge_role_names(judges: Sequence[RoleConfig]) -> list[str]:
+    """Usage keys of the panel: `judge` for the first judge (as before panels), `judge:LABEL` after."""
+    return ["judge", *(f"judge:{judge_label(judges, i)}" for i in range(1, len(judges)))]
+
+
+def panel_judges(
+    judges: Sequence[RoleConfig],
+    names: Sequence[str],
+    roles: Mapping[str, Role],
+    protocol: Any,
+    cache: CallCache | None,
+    swap: bool,
+) -> list[PanelJudge]:
+    default_tokens = protocol.default_settings().max_new_tokens
+    panel = []
+    for i, (name, judge) in enumerate(zip(names, judges, strict=True)):
+        role = roles[name]
+        swap_role = (
+            Role("judge", role.backend, cache, prompt_version=role.prompt_version, priority=role.priority)
+            if swap
+            else None
+        )
+        panel.append(PanelJudge(judge_label(judges, i), role, judge.settings(default_tokens), swap_role))
+    return panel
+
+
+def panel_usage(judge_roles: Mapping[str, Role], panel: Sequence[PanelJudge]) -> dict[str, Role]:
+    """The usage keys judges add: `judge:LABEL` per panel member after the first, and
+    `judge:LABEL:swap` for every judge's swap-control calls (the sum over keys is the total)."""
+    usage = {k: v for k, v in judge_roles.items() if k != "judge"}
+    for judge in panel:
+        if judge.swap_role is not None:
+            usage[f"judge:{judge.label}:swap"] = judge.swap_role
+    return usage
+
+
+def epoch_id(persona_id: str, epoch: int) -> str:
+    """Epoch 0 keeps the persona id (single-epoch runs and old runs are unchanged)."""
+    return persona_id if epoch == 0 else f"{persona_id}#e{epoch}"
+
+
+def epoch_conversations(personas: PersonaSet, epochs: int) -> list[ConversationRecord]:
+    """One conversation per persona and epoch; every seed derives from the id, so epochs differ."""
+    return [
+        ConversationRecord(
+            id=epoch_id(p.id, e),
+            persona=p.to_dict(),
+            meta={"persona_id": p.id, "epoch": e} if epochs > 1 else {},
+        )
+        for e in range(epochs)
+        for p in personas.personas
+    ]
+
+
 async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
     cache = open_cache(prepared.config.cache)
     try:
@@ -323,7 +419,7 @@ def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
     out = Path(config.output) if config.output else config.default_output()
     personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
     pool = BackendPool()
-    for role in (config.model, config.simulator, config.judge):
+    for role in (config.model, config.simulator, *config.judges):
         role_backend(pool, role, config.concurrency)  # unknown providers, missing paths, missing extras
     check_output_dir(out, config.config_hash(), overwrite)
     return PreparedRun(config, out, personas, pool)

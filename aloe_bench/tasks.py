@@ -107,7 +107,20 @@ RUN_FIELDS: dict[str, type] = {
     "simulator_retries": int,
     "concurrency": int,
     "n_bootstrap": int,
+    "judge_repeats": int,
+    "epochs": int,
 }
+
+
+def controls_setting(task_name: str | None, task: dict[str, Any], flags: Any) -> tuple[str, ...]:
+    """Validity controls from `--controls a,b` (or the task's `controls`: a list or a string)."""
+    value = getattr(flags, "controls", None)
+    if value is None:
+        value = task.get("controls")
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(sorted({str(v).strip() for v in items if str(v).strip()}))
 
 
 _ROLE_KEYS = {
@@ -123,6 +136,7 @@ _ROLE_KEYS = {
 }
 # Only the lm-eval path reads these (`aloe-bench run` has --cache and --output flags).
 _RUNTIME_KEYS = {"cache"}
+_TRUST_KEYS = {"controls"}
 
 # Settings of Multifaceted Bench tasks (kind: multifaceted): one reply per instance, no simulated user.
 MULTIFACETED_FIELDS: dict[str, type] = {
@@ -137,7 +151,7 @@ MULTIFACETED_FIELDS: dict[str, type] = {
 _MULTIFACETED_ROLE_KEYS = {k for k in _ROLE_KEYS if not k.startswith("simulator")}
 KIND_NAMES = {"aloe": "ALOE", "multifaceted": "Multifaceted"}
 KNOWN_SETTINGS = {
-    "aloe": {*RUN_FIELDS, *_ROLE_KEYS, *_RUNTIME_KEYS},
+    "aloe": {*RUN_FIELDS, *_ROLE_KEYS, *_RUNTIME_KEYS, *_TRUST_KEYS},
     "multifaceted": {*MULTIFACETED_FIELDS, *_MULTIFACETED_ROLE_KEYS, *_RUNTIME_KEYS},
 }
 
@@ -201,15 +215,18 @@ def build_run_config(
 ) -> RunConfig:
     """The run a task means: its settings, overridden by command-line `flags` (an argparse
     namespace; absent attributes count as unset); `model` replaces the model-under-test role."""
-    from aloe_bench.commands._common import role_config
+    from aloe_bench.commands._common import judge_panel, role_config
 
     check_task_settings(task_name, task)
     flags = flags if flags is not None else argparse.Namespace()
     values = typed_settings(task_name, task, flags, RUN_FIELDS)
+    panel = judge_panel(flags, task, "embedded")
     config = RunConfig(
         model=model or role_config(flags, "model", task, None),
         simulator=role_config(flags, "simulator", task, "embedded"),
-        judge=role_config(flags, "judge", task, "embedded"),
+        judge=panel[0],
+        extra_judges=panel[1:],
+        controls=controls_setting(task_name, task, flags),
         task=task_name,
         **values,
         **fields,

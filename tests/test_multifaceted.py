@@ -150,8 +150,11 @@ def test_hub_unreachable_is_one_line_pointing_at_data(cli, monkeypatch):
 def test_flags_of_the_other_flow_are_refused(cli):
     code, _, err = cli("run", "--task", "aloe_demo", "--model", "embedded", "--data", "sample")
     assert code == 2 and "--data is for Multifaceted tasks" in err and "aloe_demo is an ALOE task" in err
-    code, _, err = cli("run", "--task", "aloe_demo", "--model", "embedded", "--judge-repeats", "3")
-    assert code == 2 and "--judge-repeats is for Multifaceted tasks" in err
+    # --judge-repeats serves both flows (ALOE runs judge every turn R times per judge, issue 11).
+    code, _, err = cli("run", "--task", "aloe_demo", "--model", "embedded", "--judge-repeats", "0")
+    assert code == 2 and "--judge-repeats must be at least 1" in err
+    code, _, err = cli("run", "--task", "multifaceted_demo", "--model", "embedded", "--controls", "swap")
+    assert code == 2 and "--controls does not apply to task multifaceted_demo" in err
     code, _, err = cli("run", "--task", "multifaceted_demo", "--model", "embedded", "--turns", "3")
     assert code == 2 and "--turns does not apply to task multifaceted_demo" in err
     code, _, err = cli("run", "--task", "multifaceted_demo", "--model", "embedded", "--judge-repeats", "0")

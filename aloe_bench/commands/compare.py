@@ -45,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
 
     from aloe_bench.compare import baseline_summary, compare_to_baseline, comparison_report
     from aloe_bench.errors import UserInputError
+    from aloe_bench.reliability import mdd_note, run_noise_floor
     from aloe_bench.results import write_json_atomic
     from aloe_bench.runinfo import load_runs, setup_warning
 
@@ -63,6 +64,21 @@ def main(args: argparse.Namespace) -> int:
     if len(others) == 1:
         comparisons[0].p_holm = None  # one test: nothing to correct
     blocks = [comparison_report(base.label, o.label, c) for o, c in zip(others, comparisons, strict=True)]
+    # Trust (issue 11): the noise floor each difference must clear, and judges that cannot tell
+    # the persona apart (their differences do not measure personalization).
+    floors = [run_noise_floor(i.run) for i in infos]
+    mdds = []
+    for k, c in enumerate(comparisons):
+        value, note = mdd_note(c.overall.diff, floors[0], floors[k + 1])
+        mdds.append(value)
+        if value is not None:
+            blocks[k] += f"\n  minimal detectable difference (80% power, paired): {value:.3f}" + (
+                f"   ** B − A is {note}: not distinguishable from noise **" if note else ""
+            )
+    for info in infos:
+        for w in info.run.results.get("warnings") or []:
+            if w.get("code") == "judge-no-discrimination":
+                print(f"aloe-bench: warning: {info.label}: {w['message']}", file=sys.stderr)
     if len(others) > 1:
         blocks.append(baseline_summary(base.label, [o.label for o in others], comparisons))
     bracket = _headroom(args, infos, blocks)
@@ -73,8 +89,8 @@ def main(args: argparse.Namespace) -> int:
             {
                 "baseline": {"label": base.label, "run": str(base.path)},
                 "comparisons": [
-                    {"label": o.label, "run": str(o.path), **c.to_dict()}
-                    for o, c in zip(others, comparisons, strict=True)
+                    {"label": o.label, "run": str(o.path), **c.to_dict(), "mdd": m}
+                    for o, c, m in zip(others, comparisons, mdds, strict=True)
                 ],
                 **({"headroom": bracket} if bracket else {}),
             },

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from aloe_bench.commands._common import add_role_arguments, role_config
+from aloe_bench.commands._common import add_role_arguments, judge_panel
 
 EXAMPLES = """examples:
   aloe-bench judge runs/aloe_paper__hf_my-model --judge openai/gpt-4o-2024-08-06
   aloe-bench judge runs/aloe_demo__embedded --judge embedded --protocol aloe-history --output runs/rejudged
+  aloe-bench judge runs/aloe_demo__embedded --judge embedded --controls swap   # persona-swap validity control
+  aloe-bench judge RUN --judge openai/gpt-4o-mini --judge openai/gpt-4o@temperature=0.7 --judge-repeats 3
 The conversations are not regenerated: the model under test and the simulated user make no calls.
 The results go to a new directory (default: a sibling named after the judge and protocol); the
 original run is left untouched. Re-running the same command resumes through the call cache."""
@@ -30,6 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--judge-reasks", type=int, metavar="N", help="re-asks for an unreadable answer (default: the run's)"
     )
     p.add_argument(
+        "--judge-repeats",
+        type=int,
+        default=1,
+        metavar="R",
+        help="judge every turn R times per judge (distinct seeds; they differ only with a sampling judge)",
+    )
+    p.add_argument(
+        "--controls",
+        metavar="NAME",
+        help="validity controls: swap = also score every reply against another persona of the set",
+    )
+    p.add_argument(
         "--output", metavar="DIR", help="new run directory (default: RUN_DIR__judge-<judge>__<protocol>)"
     )
     p.add_argument(
@@ -45,12 +59,15 @@ def main(args: argparse.Namespace) -> int:
     from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.rejudge import rejudge
     from aloe_bench.report import summary_table
+    from aloe_bench.tasks import controls_setting
     from aloe_bench.viewer import report_after_command
 
-    judge = role_config(args, "judge", {}, None)
+    judges = judge_panel(args, {}, None)
     out, results = rejudge(
         args.run_dir,
-        judge,
+        judges,
+        repeats=args.judge_repeats,
+        controls=controls_setting(None, {}, args),
         protocol=args.protocol,
         output=args.output,
         reasks=args.judge_reasks,

@@ -72,11 +72,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Multifaceted Bench rows: a JSON/JSONL/Parquet file or folder, or `sample` (shipped); "
         "default: the Hugging Face dataset kaist-ai/Multifaceted-Bench",
     )
-    mf.add_argument(
+    t = p.add_argument_group("trust (judge panels, repeats, controls, noise floor)")
+    t.add_argument(
         "--judge-repeats",
         type=int,
         metavar="R",
-        help="judge every rubric R times (distinct seeds); scores are averaged, their spread reported",
+        help="judge every turn (rubric) R times per judge with distinct seeds; scores are averaged, "
+        "their test-retest reliability reported (repeats differ only with a sampling judge)",
+    )
+    t.add_argument(
+        "--controls",
+        metavar="NAME[,NAME]",
+        help="validity controls: swap = each judge also scores every reply against another persona",
+    )
+    t.add_argument(
+        "--epochs",
+        type=int,
+        metavar="E",
+        help="run every persona E times with distinct seeds (ids: persona, persona#e1, ...); "
+        "CIs are clustered by persona",
     )
     o = p.add_argument_group("output")
     o.add_argument("--output", metavar="DIR", help="run directory (default runs/<task or personas>__<model>)")
@@ -99,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # Flags that belong to one flow only: given to the other, they are refused, not ignored.
-_MULTIFACETED_ONLY = {"data": "--data", "judge_repeats": "--judge-repeats"}
+_MULTIFACETED_ONLY = {"data": "--data"}
 _ALOE_ONLY = {
     "personas": "--personas",
     "data_dir": "--data-dir",
@@ -111,6 +125,8 @@ _ALOE_ONLY = {
     "simulator_max_new_tokens": "--simulator-max-new-tokens",
     "simulator_temperature": "--simulator-temperature",
     "simulator_top_p": "--simulator-top-p",
+    "controls": "--controls",
+    "epochs": "--epochs",
 }
 
 
@@ -175,6 +191,7 @@ def main(args: argparse.Namespace) -> int:
         config = build_config(args, loaded)
         prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
         _warn_embedded_judge(config.judge.spec)
+        _warn_greedy_repeats(config)
         audit = _audit_options(args)  # bad audit flags fail before the run, not after it
         results = execute_run(prepared, progress=progress)
         out = prepared.out
@@ -211,3 +228,16 @@ def _warn_embedded_judge(spec: str) -> None:
             "For real scores pass a capable judge, e.g. --judge openai/gpt-4o-mini-2024-07-18.",
             file=sys.stderr,
         )
+
+
+def _warn_greedy_repeats(config: RunConfig) -> None:
+    """Repeats differ only through sampling: at temperature 0 they are the same call R times."""
+    if config.judge_repeats > 1:
+        greedy = [j.spec for j in config.judges if j.temperature == 0]
+        if greedy:
+            print(
+                f"note: --judge-repeats {config.judge_repeats} with temperature 0 for {', '.join(greedy)}: "
+                "greedy repeats give identical answers (test-retest alpha 1 by construction); "
+                "set --judge-temperature > 0 to measure the judge's own noise",
+                file=sys.stderr,
+            )
