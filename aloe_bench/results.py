@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.labels import portable_spec
 
 RESULTS_FILE = "results.json"
 CONVERSATIONS_FILE = "conversations.jsonl"
@@ -151,7 +152,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        return self.results.get("label") or self.config.get("model", {}).get("spec", self.path.name)
+        """A portable name: runs written before labels were made portable may hold a local path."""
+        label = self.results.get("label") or self.config.get("model", {}).get("spec") or self.path.name
+        return portable_spec(label)
 
     def to_dataframe(self):
         """One row per (conversation, turn): id, turn, score, user, assistant, judge_raw, status."""

@@ -22,6 +22,7 @@ from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.judge import JudgeStage, get_protocol
+from aloe_bench.labels import portable_spec
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.paths import default_call_cache
 from aloe_bench.personas import PersonaSet, load_persona_set
@@ -167,7 +168,7 @@ def run_header(
     recorded["machine"] = machine()
     return {
         "aloe_bench_version": __version__,
-        "label": recorded["model"]["spec"],
+        "label": portable_spec(recorded["model"]["spec"]),  # the full spec stays in config
         "config_hash": config.config_hash(),
         "config": recorded,
         "started": _now(),
