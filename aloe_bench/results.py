@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.filemodes import chmod_as_created
 from aloe_bench.labels import portable_spec
 
 RESULTS_FILE = "results.json"
@@ -87,6 +88,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
