@@ -54,6 +54,43 @@ def hub_fingerprint(repo_id: str, revision: str | None) -> str:
     return revision or "main"
 
 
+def check_hub_model(repo_id: str, revision: str | None) -> None:
+    """Fail fast, before any model loads, on a hub id that cannot be had: not in the local cache and
+    the hub unreachable (offline, firewalled), no such repository, or a gated one. Without this,
+    transformers retries the download for about a minute, logging every retry, then fails deep in
+    the run. One probe with a short timeout; a cached model needs no network at all."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+        return
+    spec = f"hf/{repo_id}"
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise UserInputError(
+            f"{spec} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; download it first "
+            f"(`hf download {repo_id}`) where there is network, or pass a local checkpoint folder"
+        )
+    try:
+        huggingface_hub.model_info(repo_id, revision=revision, timeout=10)
+    except errors.GatedRepoError:
+        raise UserInputError(
+            f"{spec} is gated on the Hugging Face hub; accept its terms there and log in (`hf auth login`)"
+        ) from None
+    except errors.RepositoryNotFoundError:
+        raise UserInputError(
+            f"{spec}: no such model on the Hugging Face hub (or it is private); check the id, "
+            "or pass a local checkpoint folder"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise UserInputError(f"{spec}: revision {revision!r} not found on the hub") from None
+    except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
+        raise UserInputError(
+            f"{spec} is not in the local Hugging Face cache and the hub is unreachable "
+            f"({_first_line(exc)}); download it where there is network (`hf download {repo_id}`), "
+            "or pass a local checkpoint folder"
+        ) from None
+
+
 class HFBackend(BatchingBackend):
     provider = "hf"
 
@@ -77,6 +114,8 @@ class HFBackend(BatchingBackend):
                 )
             if not (self.path / "config.json").is_file():
                 raise UserInputError(f"{self.name} is not a transformers checkpoint (no config.json in it)")
+        else:
+            check_hub_model(self.name, self.args.get("revision"))
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
