@@ -17,6 +17,7 @@ from typing import Any
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion
 from aloe_bench.backends.chat_template import render_prompt, system_role_mode
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.progress import ACTIVITY
 
 
 def looks_like_path(name: str) -> bool:
@@ -211,16 +212,20 @@ class HFBackend(BatchingBackend):
         prompts = [tok(render_prompt(tok, r.messages), add_special_tokens=False).input_ids for r in requests]
         rows = [self._row_sampling(r) for r in requests]
         max_new = requests[0].settings.max_new_tokens
-        if self.prefix_store is not None:
-            results = generate_reusing_prefixes(
-                model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
-                pad_id=tok.pad_token_id, store=self.prefix_store,
-                repetition_penalty=model.generation_config.repetition_penalty,
-            )  # fmt: skip
-            self.batch_stats.update(self.prefix_store.stats)
-            replies = [(r.tokens, r.stopped) for r in results]
-        else:
-            replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+        ACTIVITY.begin_batch(len(requests), max_new)  # progress inside a turn: steps and tokens
+        try:
+            if self.prefix_store is not None:
+                results = generate_reusing_prefixes(
+                    model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
+                    pad_id=tok.pad_token_id, store=self.prefix_store,
+                    repetition_penalty=model.generation_config.repetition_penalty, on_step=ACTIVITY.step,
+                )  # fmt: skip
+                self.batch_stats.update(self.prefix_store.stats)
+                replies = [(r.tokens, r.stopped) for r in results]
+            else:
+                replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+        finally:
+            ACTIVITY.end_batch(len(requests))
         return [
             Completion(
                 text=tok.decode(reply, skip_special_tokens=True).strip(),
@@ -247,7 +252,9 @@ class HFBackend(BatchingBackend):
         )
         with torch.inference_mode():
             out = model.generate(
-                **enc, generation_config=gen_config, logits_processor=LogitsProcessorList([sampler])
+                **enc,
+                generation_config=gen_config,
+                logits_processor=LogitsProcessorList([sampler, _count_step]),
             )
         replies = []
         for row in out[:, enc["input_ids"].shape[1] :].tolist():
@@ -278,6 +285,12 @@ def _eos_ids(model: Any, tok: Any) -> list[int]:
     if tok.eos_token_id is not None:
         ids.add(tok.eos_token_id)
     return sorted(ids)
+
+
+def _count_step(input_ids: Any, scores: Any) -> Any:
+    """A logits processor that only counts decoding steps for the progress display."""
+    ACTIVITY.step(int(input_ids.shape[0]))
+    return scores
 
 
 def _first_line(exc: BaseException) -> str:

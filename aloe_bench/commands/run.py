@@ -163,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
         config = build_config(args, loaded)
         prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
         _warn_embedded_judge(config.judge.spec)
+        _announce(config, len(prepared.personas.personas))
         results = execute_run(prepared, progress=progress)
         out = prepared.out
         print(summary_table(results, str(out)))
@@ -172,6 +173,17 @@ def main(args: argparse.Namespace) -> int:
         print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
         return EXIT_FAILED_CONVERSATIONS
     return 0
+
+
+def _announce(config: RunConfig, conversations: int) -> None:
+    """What will happen (one line), and a warning when other processes already load the cores."""
+    from aloe_bench.progress import cpu_contention
+    from aloe_bench.run_plan import plan_line
+
+    print(plan_line(config, conversations), file=sys.stderr)
+    busy = cpu_contention()
+    if busy:
+        print(busy, file=sys.stderr)
 
 
 def _warn_embedded_judge(spec: str) -> None:

@@ -1,0 +1,36 @@
+"""The line printed before a run starts: what will happen, so a long quiet turn is expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aloe_bench.backends import parse_spec
+
+_KIND = {
+    "hf": "in-process transformers",
+    "embedded": "in-process transformers, SmolLM2-135M",
+    "vllm": "in-process vLLM",
+    "lmeval": "lm-eval model",
+    "openai": "OpenAI-compatible API",
+}
+
+
+def backend_kind(spec: str) -> str:
+    provider, _ = parse_spec(spec)
+    return _KIND.get(provider, provider)
+
+
+def plan_line(config: Any, conversations: int) -> str:
+    """`plan: 12 conversations x 3 turns; model embedded (...), ...; calls: ...`."""
+    turns = config.turns
+    exchanges = conversations * turns
+    roles = ", ".join(
+        f"{name} {role.spec} ({backend_kind(role.spec)})"
+        for name, role in (("model", config.model), ("simulator", config.simulator), ("judge", config.judge))
+    )
+    return (
+        f"plan: {conversations} conversations x {turns} turns = {exchanges} exchanges; {roles}; "
+        f"expected calls: {exchanges} model, {exchanges} simulator, {exchanges} judge "
+        f"(+ up to {config.judge_reasks} re-asks per unreadable verdict); calls already in the cache are "
+        "replayed. Time left is estimated once turn 1 is done."
+    )
