@@ -16,7 +16,7 @@ import sys
 from aloe_bench import __version__
 from aloe_bench.errors import AloeError
 
-COMMANDS = ["run", "judge", "personas", "leaderboard", "compare", "plot", "gap", "lm_eval"]
+COMMANDS = ["run", "judge", "personas", "leaderboard", "compare", "plot", "gap", "lm_eval", "embedded_path"]
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED_CONVERSATIONS = 3

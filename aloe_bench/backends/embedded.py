@@ -83,3 +83,7 @@ class EmbeddedBackend(HFBackend):
         ident = super().identity()
         ident["spec"] = "embedded"
         return ident
+
+
+if __name__ == "__main__":  # `python -m aloe_bench.backends.embedded`: the checkpoint folder
+    print(embedded_checkpoint())

@@ -1,0 +1,28 @@
+"""The lm-eval path explains itself (issue 15): where the embedded checkpoint lives, and why a
+one-turn run's IR, N-IR and N-R2 are NaN."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pytest
+
+
+def test_embedded_path_prints_a_checkpoint_folder(cli, embedded_checkpoint):
+    code, out, err = cli("embedded-path")
+    assert code == 0, err
+    path = Path(out.strip())
+    assert path == Path(embedded_checkpoint) and (path / "config.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["ir", "n_ir", "n_r2"])
+def test_one_turn_slopes_are_nan_with_a_reason(name, caplog):
+    from aloe_bench.lmeval import task
+
+    items = [{"complete": True, "turns": 1, "scores": [s]} for s in (3, 4, 5)]
+    with caplog.at_level(logging.WARNING, logger="aloe_bench.lmeval.task"):
+        value = getattr(task, f"aggregate_{name}")(items)
+    assert math.isnan(value)
+    assert f"ALOE {name} is NaN: a slope needs at least 2 scored turns, this run has 1" in caplog.text
