@@ -26,3 +26,24 @@ def test_one_turn_slopes_are_nan_with_a_reason(name, caplog):
         value = getattr(task, f"aggregate_{name}")(items)
     assert math.isnan(value)
     assert f"ALOE {name} is NaN: a slope needs at least 2 scored turns, this run has 1" in caplog.text
+
+
+def test_lm_eval_warnings_that_do_not_apply_to_aloe_tasks_are_dropped(caplog):
+    from aloe_bench.lmeval import intercept
+
+    intercept.install()
+    task_log, evaluator_log = logging.getLogger("lm_eval.api.task"), logging.getLogger("lm_eval.evaluator")
+    with caplog.at_level(logging.WARNING):
+        task_log.warning("aloe_demo: Custom kwargs can be passed to `--metadata` in console (as json string)")
+        task_log.warning(
+            "other_task: Custom kwargs can be passed to `--metadata` in console (as json string)"
+        )
+        evaluator_log.warning(
+            "pretrained=x appears to be an instruct or chat variant but chat template is not applied."
+        )
+        evaluator_log.warning("an unrelated lm-eval warning")
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not any(m.startswith("aloe_demo:") for m in warned)
+    assert any(m.startswith("other_task:") for m in warned)  # other tasks keep theirs
+    assert not any("chat template is not applied" in m for m in warned)
+    assert "an unrelated lm-eval warning" in warned
