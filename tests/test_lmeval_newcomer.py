@@ -47,3 +47,17 @@ def test_lm_eval_warnings_that_do_not_apply_to_aloe_tasks_are_dropped(caplog):
     assert any(m.startswith("other_task:") for m in warned)  # other tasks keep theirs
     assert not any("chat template is not applied" in m for m in warned)
     assert "an unrelated lm-eval warning" in warned
+
+
+def test_output_folder_is_named_after_the_checkpoint_not_its_path(embedded_checkpoint):
+    from lm_eval.loggers import evaluation_tracker
+
+    from aloe_bench.lmeval import intercept
+
+    intercept.install()
+    tracker = evaluation_tracker.GeneralConfigTracker()
+    tracker.log_experiment_args(model_source="hf", model_args=f"pretrained={embedded_checkpoint}", system_instruction=None, chat_template=None, fewshot_as_multiturn=False)  # fmt: skip
+    assert tracker.model_name_sanitized == Path(embedded_checkpoint).name
+    assert (
+        evaluation_tracker.sanitize_model_name("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB__SmolLM2-135M"
+    )

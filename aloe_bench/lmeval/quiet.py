@@ -6,6 +6,10 @@
 - "TASK: Custom kwargs can be passed to `--metadata` ...": printed for every task with a custom
   dataset loader; ours take their settings through `--metadata '{"aloe": {...}}'` (README).
 Other tasks in the same lm-eval run still get the first warning, marked as being about them only.
+
+Also: lm-eval names its output folder after `pretrained=`; a local checkpoint's absolute path made
+`OUT/__root__.cache__aloe-bench__models__SmolLM2-...`. With the ALOE tasks in use the folder is named
+after the checkpoint folder alone (`OUT/SmolLM2-...`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,27 @@ class _AloeWarningFilter(logging.Filter):
         return True
 
 
+def _portable_model_folder(original):
+    from aloe_bench.labels import portable_spec
+
+    def sanitize_model_name(model_name: str) -> str:
+        if model_name.startswith(("/", "./", "../", "~")):
+            return original(portable_spec(model_name))
+        return original(model_name)
+
+    setattr(sanitize_model_name, _MARK, True)
+    return sanitize_model_name
+
+
 def install() -> None:
-    """Idempotent: the filter sits on the two lm-eval loggers that emit these warnings."""
+    """Idempotent: the filter sits on the two lm-eval loggers that emit these warnings; the output
+    folder is named after the checkpoint folder, not its path."""
+    from lm_eval.loggers import evaluation_tracker
+
+    if not getattr(evaluation_tracker.sanitize_model_name, _MARK, False):
+        evaluation_tracker.sanitize_model_name = _portable_model_folder(
+            evaluation_tracker.sanitize_model_name
+        )
     for name in ("lm_eval.evaluator", "lm_eval.api.task"):
         logger = logging.getLogger(name)
         if not any(getattr(f, _MARK, False) for f in logger.filters):
