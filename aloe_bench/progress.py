@@ -190,7 +190,7 @@ def cpu_contention() -> str | None:
     threads = _torch_threads()
     return (
         f"warning: the CPU is busy (load average {load:.1f} on {cores} cores) before this run starts: "
-        f"another process competes for the cores{f' and PyTorch will use {threads} threads' if threads else ''}. "
+        f"another process competes for the cores{f' and PyTorch will use {threads} thread(s)' if threads else ''}. "
         "In-process models (embedded, hf/ on CPU) can run many times slower; run one at a time, or give "
         "each process its share (e.g. OMP_NUM_THREADS=1)."
     )
