@@ -132,15 +132,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
+# Libraries that print their own log lines (a stderr handler of their own): propagating them to the
+# root handler too printed each line twice (huggingface_hub's download retries, for one).
+SELF_LOGGING_LIBRARIES = ("huggingface_hub",)
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in SELF_LOGGING_LIBRARIES:
+        library = logging.getLogger(name)
+        if library.handlers:
+            library.propagate = False
+
+
 def dispatch(
     args: argparse.Namespace, parser: argparse.ArgumentParser, prog: str, quiet: tuple[str, ...] = ()
 ) -> int:
     """Run a parsed subcommand the way both console scripts do: logging quiet unless `-v`, bad
     input as one line on stderr with exit code 2, Ctrl-C as a hint to resume."""
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     if not args.verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         for noisy in ("httpx", "openai", "transformers", *quiet):

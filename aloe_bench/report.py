@@ -166,6 +166,10 @@ def rubric_summary(results: dict[str, Any], run_dir: str | None = None) -> str:
     usage = _usage_line(results)
     if usage:
         lines.append(usage)
+    truncated = _truncation_line(results)
+    if truncated:
+        lines.append(truncated)
     if run_dir:
         lines.append(f"run directory: {run_dir}")
+    lines.extend(_warning_lines(results))
     return "\n".join(lines)

@@ -47,3 +47,19 @@ def test_lm_eval_arguments_still_pass_through(capsys):
 
     args, extra = parse_with_suggestions(build_parser(), ["lm_eval", "--tasks", "aloe_demo", "--limit", "2"])
     assert extra == ["--tasks", "aloe_demo", "--limit", "2"]
+
+
+def test_huggingface_hub_lines_print_once(capsys):
+    """Its retry lines went to its own stderr handler and, propagated, to the root one: twice."""
+    import logging
+
+    import huggingface_hub.utils.logging  # noqa: F401 - installs the library's own handler
+
+    from aloe_bench.cli import configure_logging
+
+    configure_logging(verbose=False)
+    logger, handlers = logging.getLogger("huggingface_hub.utils._http"), 0
+    while logger is not None:
+        handlers += len(logger.handlers)
+        logger = logger.parent if logger.propagate else None
+    assert handlers == 1
