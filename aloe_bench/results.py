@@ -21,7 +21,7 @@ import numpy as np
 
 from aloe_bench.errors import UserInputError
 from aloe_bench.filemodes import chmod_as_created
-from aloe_bench.labels import portable_spec
+from aloe_bench.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
 CONVERSATIONS_FILE = "conversations.jsonl"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.labels import portable_spec
+from aloe_bench.spec_names import portable_spec
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP, alignment_metrics
 from aloe_bench.results import Run, load_run, score_matrix
 

@@ -22,7 +22,7 @@ from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.judge import JudgeStage, get_protocol
-from aloe_bench.labels import portable_spec
+from aloe_bench.spec_names import portable_spec
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.paths import default_call_cache
 from aloe_bench.personas import PersonaSet, load_persona_set
