@@ -154,13 +154,18 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 # --- runs -> per-persona scores -------------------------------------------------------------------
 
 
-def persona_turn_scores(run: Run) -> dict[str, list[float]]:
-    """Each complete conversation's per-turn scores (NaN where the judge gave none), by persona id
-    (several epochs of one persona: their mean per turn).
+def run_turns(run: Run) -> int:
+    return int(run.config.get("turns") or run.metrics.get("turns") or 0)
+
+
+def persona_turn_scores(run: Run, turns: int | None = None) -> dict[str, list[float]]:
+    """Each complete conversation's per-turn scores (NaN where the judge gave none), by persona id,
+    over the run's turns (or the first `turns` of them); several epochs of one persona: their mean
+    per turn.
 
     Failed or unfinished conversations are left out: they are not a model's answer to that persona.
     """
-    turns = int(run.config.get("turns") or run.metrics.get("turns") or 0)
+    turns = run_turns(run) if turns is None else min(turns, run_turns(run))
     complete = [c.meta.get("persona_id", c.id) for c in run.conversations if c.status == "complete"]
     rows = score_matrix(run.conversations, turns)
     if len(set(complete)) == len(complete):
@@ -175,10 +180,11 @@ def persona_turn_scores(run: Run) -> dict[str, list[float]]:
     return out
 
 
-def persona_means(run: Run) -> dict[str, float]:
-    """A persona's mean score over the turns the judge scored (NaN when it scored none)."""
+def persona_means(run: Run, turns: int | None = None) -> dict[str, float]:
+    """A persona's mean score over the turns the judge scored (NaN when it scored none), over the
+    run's turns or only the first `turns` of them."""
     out = {}
-    for pid, row in persona_turn_scores(run).items():
+    for pid, row in persona_turn_scores(run, turns).items():
         values = np.array(row, dtype=float)
         values = values[~np.isnan(values)]
         out[pid] = float(values.mean()) if values.size else float("nan")
@@ -196,9 +202,23 @@ class RunComparison:
     unscored_a: int  # complete, but no turn was scored
     unscored_b: int
     p_holm: float | None = None  # set when compared alongside other runs against the same baseline
+    turns_a: int = 0
+    turns_b: int = 0
+
+    @property
+    def turns(self) -> int:
+        """The turns compared: those both runs have (never 3 turns averaged against 2)."""
+        return min(self.turns_a, self.turns_b)
+
+    @property
+    def turns_differ(self) -> bool:
+        return self.turns_a != self.turns_b
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "turns": self.turns,
+            "turns_a": self.turns_a,
+            "turns_b": self.turns_b,
             "overall": self.overall.to_dict(),
             "per_turn": [d.to_dict() for d in self.per_turn],
             "failed_a": self.failed_a,
@@ -212,13 +232,21 @@ class RunComparison:
 def compare_runs(
     a: Run, b: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = LEVEL
 ) -> RunComparison:
-    """B - A paired by persona (A is the reference)."""
-    means_a, means_b = persona_means(a), persona_means(b)
+    """B - A paired by persona (A is the reference), over the turns both runs have: a persona's
+    mean over 3 turns against its mean over 2 would measure the extra turn, not the model."""
+    common = min(run_turns(a), run_turns(b))
+    means_a, means_b = persona_means(a, common), persona_means(b, common)
     return RunComparison(
         overall=paired_difference(means_a, means_b, n_bootstrap=n_bootstrap, seed=seed, level=level),
         per_turn=paired_turn_differences(
-            persona_turn_scores(a), persona_turn_scores(b), n_bootstrap=n_bootstrap, seed=seed, level=level
+            persona_turn_scores(a, common),
+            persona_turn_scores(b, common),
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            level=level,
         ),
+        turns_a=run_turns(a),
+        turns_b=run_turns(b),
         failed_a=sum(c.status != "complete" for c in a.conversations),
         failed_b=sum(c.status != "complete" for c in b.conversations),
         unscored_a=sum(not _finite(v) for v in means_a.values()),
@@ -264,6 +292,12 @@ def comparison_report(label_a: str, label_b: str, c: RunComparison) -> str:
         f"  not scored: A {c.failed_a} failed conversations + {c.unscored_a} without a valid judgement;"
         f" B {c.failed_b} failed + {c.unscored_b} without a valid judgement",
     ]
+    if c.turns_differ:
+        lines.insert(
+            1,
+            f"  !! TURNS DIFFER: A has {c.turns_a}, B has {c.turns_b}: only turns 1-{c.turns} are compared"
+            f" (every number below is over those {c.turns} turns)",
+        )
     if d.n == 0:
         lines.append("  no persona was scored in both runs: nothing to compare")
         return "\n".join(lines)
@@ -297,5 +331,6 @@ def baseline_summary(label_a: str, labels: Sequence[str], comparisons: Sequence[
         lines.append(
             f"  {label:<{width}}  {d.n:>4}  {_signed(d.diff):>7}  {_ci(d.ci):<18}  "
             f"{_pv(d.p_value):>6}  {_pv(c.p_holm):>8}"
+            + (f"  (turns 1-{c.turns} only: {c.turns_a} vs {c.turns_b})" if c.turns_differ else "")
         )
     return "\n".join(lines)

@@ -47,8 +47,39 @@ def _to_int(token: str, low: int, high: int) -> int | None:
     return int(value) if low <= value <= high else None
 
 
+# Numbers that label a list item or a criterion are not verdicts: a small judge echoes the prompt's
+# criteria list ("1. Style: the reply is a bit too formal"), and reading that 1 as its score
+# silently corrupts the data (31 of 36 "valid" scores of the first published embedded run).
+_CRITERION_WORD = re.compile(
+    r"(?:\b(?:criterion|criteria|step|point|item|part|question|turn|no\.?)|#)\s*$", re.I
+)
+# "1. Style:", "2) Content:", "1. The person's personality:": a number, a separator, a short label, a colon.
+_LABEL_AFTER = re.compile(r"\s*[.):]\s*[^\W\d][^\n:.]{0,40}:")
+# At the start of a line: "1. some text", "2) some text", "2. 3. Manner".
+_ITEM_AFTER = re.compile(r"\s*[.)]\s+\S")
+_LINE_PREFIX = re.compile(r"(?:^|\n)[ \t>*_#`\-•]*$")
+
+
+def _is_enumerator(text: str, start: int, end: int, *, line_start: bool = False) -> bool:
+    """Whether the number at text[start:end] numbers a list item or a criterion rather than rating.
+    `line_start`: treat the number as opening a line (it follows a verdict marker)."""
+    before, after = text[:start], text[end:]
+    if _CRITERION_WORD.search(before):
+        return True
+    if _LABEL_AFTER.match(after):
+        return True
+    opens_line = line_start or bool(_LINE_PREFIX.search(before))
+    return opens_line and bool(_ITEM_AFTER.match(after))
+
+
+def _verdicts(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The numbers a marker pattern finds that are not enumerators, in order."""
+    return [m.group(1) for m in pattern.finditer(text) if not _is_enumerator(text, *m.span(1))]
+
+
 def parse_score(text: str | None, low: int = 1, high: int = 5) -> int | None:
-    """The judge's integer score in [low, high], or None when the answer does not state one clearly."""
+    """The judge's integer score in [low, high], or None when the answer does not state one clearly.
+    List numbering and criterion numbers ("1. Style: ...", "Criterion 3: ...") never count."""
     if not text or not text.strip():
         return None
     stripped = text.strip()
@@ -63,32 +94,39 @@ def parse_score(text: str | None, low: int = 1, high: int = 5) -> int | None:
             pass
     # Explicit markers: the last one is the verdict (rationales may quote criteria first).
     for pattern in _MARKED:
-        found = pattern.findall(stripped)
+        found = _verdicts(pattern, stripped)
         if found:
             return _to_int(found[-1], low, high)
     bare = _BARE.match(stripped)
     if bare:
         return _to_int(bare.group(1), low, high)
-    # A short answer holding exactly one distinct in-range integer ("I'd say 4.").
-    candidates = set(_STANDALONE.findall(stripped))
+    # A short answer holding exactly one distinct in-range integer ("I'd say 4."), which is not
+    # a list or criterion number.
+    candidates = list(_STANDALONE.finditer(stripped))
     other_numbers = re.findall(r"\d+", stripped)
     if len(candidates) == 1 and len(other_numbers) == 1 and len(stripped) <= 200:
-        return int(candidates.pop())
+        only = candidates[0]
+        if not _is_enumerator(stripped, *only.span(1)):
+            return int(only.group(1))
     return None
 
 
 def parse_after_marker(text: str | None, marker: str, low: int = 1, high: int = 5) -> int | None:
     """Strict reading for protocols that put the verdict after a fixed marker ("... [RESULT] 4"):
     the integer right after the LAST marker; with no marker, only an answer that is just a number.
-    Feedback that quotes rubric levels ("a score of 2 would mean...") is never read as the verdict."""
+    Feedback that quotes rubric levels ("a score of 2 would mean...") is never read as the verdict,
+    nor is a list item or criterion number after the marker ("[RESULT] 1. Style: ...")."""
     if not text or not text.strip():
         return None
     at = text.lower().rfind(marker.lower())
     if at < 0:
         bare = _BARE.match(text.strip())
         return _to_int(bare.group(1), low, high) if bare else None
-    found = _AFTER_MARKER.match(text[at + len(marker) :])
-    return _to_int(found.group(1), low, high) if found else None
+    rest = text[at + len(marker) :]
+    found = _AFTER_MARKER.match(rest)
+    if not found or _is_enumerator(rest, *found.span(1), line_start=True):
+        return None
+    return _to_int(found.group(1), low, high)
 
 
 @dataclass

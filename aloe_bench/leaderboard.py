@@ -22,7 +22,7 @@ from aloe_bench.compare import compare_to_baseline
 from aloe_bench.errors import UserInputError
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP
 from aloe_bench.reliability import mdd_note, run_noise_floor
-from aloe_bench.runinfo import SETUP_FIELDS, RunInfo, reference_setup, setup_warning
+from aloe_bench.runinfo import SETUP_FIELDS, RunInfo, reference_run, setup_warning
 
 FORMATS = ("md", "csv", "latex", "html")
 SUFFIX_FORMATS = {
@@ -82,6 +82,7 @@ def _row(info: RunInfo) -> dict[str, Any]:
         "ir_hi": ir_hi,
         "n_ir": m.get("n_ir"),
         "n_r2": m.get("n_r2"),
+        **_generation(info),
         "conversations": m.get("conversations"),
         "failed": m.get("failed", 0),
         "invalid": sum(m.get("invalid") or []),
@@ -154,6 +155,30 @@ def _headroom_columns(
     return out
 
 
+# The model's generation settings that change what it says: a greedy and a sampled run of one
+# model are different entries, and the board must say which is which.
+GENERATION_FIELDS = ("temperature", "top_p", "max_new_tokens")
+
+
+def _generation(info: RunInfo) -> dict[str, Any]:
+    model = info.run.config.get("model") or {}
+    return {name: model.get(name) if isinstance(model, dict) else None for name in GENERATION_FIELDS}
+
+
+def generation_text(temperature: Any, top_p: Any, max_new_tokens: Any) -> str:
+    """`T 0.7, top-p 0.9, 128 tok`; an unset value is the backend's default (the checkpoint's own)."""
+
+    def unset(x: Any) -> bool:
+        return x is None or (isinstance(x, float) and math.isnan(x))
+
+    parts = ["T default" if unset(temperature) else f"T {float(temperature):g}"]
+    if not unset(top_p):
+        parts.append(f"top-p {float(top_p):g}")
+    if not unset(max_new_tokens):
+        parts.append(f"{int(max_new_tokens)} tok")
+    return ", ".join(parts)
+
+
 def build_leaderboard(
     infos: list[RunInfo],
     baseline: RunInfo | None = None,
@@ -169,7 +194,8 @@ def build_leaderboard(
         )
     if baseline is not None and all(info is not baseline for info in infos):
         infos = [baseline, *infos]
-    reference = reference_setup(infos, baseline)
+    reference_info = reference_run(infos, baseline)
+    reference = reference_info.setup
     rows = []
     brackets = _headroom_columns(infos, floor, ceiling, n_bootstrap=n_bootstrap, seed=seed)
     for info, bracket in zip(infos, brackets, strict=True):
@@ -181,7 +207,8 @@ def build_leaderboard(
     if baseline is not None:
         frame = _with_baseline(frame, infos, baseline, n_bootstrap=n_bootstrap, seed=seed)
 
-    # Group by setup: the reference group first, then the others by their best AVG; rank inside groups.
+    # Group by setup: the reference group first, then the others by their best AVG; ranks restart in
+    # each group, and the `group` column (A = the reference setup, B, C, ...) says which rank is whose.
     frame["_group"] = [0 if info.setup == reference else 1 for info in infos]
     group_keys = {info.setup: i for i, info in enumerate(infos)}
     frame["_setup_id"] = [group_keys[info.setup] for info in infos]
@@ -189,17 +216,23 @@ def build_leaderboard(
     frame["_best"] = frame.groupby("_setup_id")["_avg"].transform("max")
     frame = frame.sort_values(["_group", "_best", "_setup_id", "_avg"], ascending=[True, False, True, False])
     frame.insert(0, "rank", frame.groupby("_setup_id").cumcount() + 1)
+    letters = {sid: _group_letter(i) for i, sid in enumerate(dict.fromkeys(frame["_setup_id"]))}
+    frame["group"] = [letters[sid] for sid in frame["_setup_id"]]
     frame = frame.drop(columns=["_group", "_setup_id", "_avg", "_best"]).reset_index(drop=True)
 
-    first = next(info for info in infos if info.setup == reference)
-    reference_name = f"the baseline '{first.label}'" if baseline else f"the setup of '{first.label}'"
+    name = reference_info.label
+    reference_name = f"the baseline '{name}'" if baseline else f"the setup of '{name}' (group A)"
     warning = setup_warning(infos, reference, reference_name)
-    warnings = [f"{warning}; they are ranked in a group of their own"] if warning else []
+    warnings = [f"{warning}; they are ranked in groups of their own (B, ...)"] if warning else []
     for info in infos:
         for w in info.run.results.get("warnings") or []:
             if w.get("code") == "judge-no-discrimination":
                 warnings.append(f"warning: '{info.label}': {w['message']}")
     return Leaderboard(frame, warnings, _notes(infos), baseline.label if baseline else None)
+
+
+def _group_letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else f"G{index + 1}"
 
 
 def _with_baseline(
@@ -296,7 +329,9 @@ def display_frame(board: Leaderboard, links: dict[str, str] | None = None) -> pd
     k = board.turns
     al_k = f"AL({k})" if k else "AL(K)"
     out = pd.DataFrame()
-    out["#"] = f["rank"]
+    several_groups = f["group"].nunique() > 1
+    # One rank per group: with several groups "1" alone would read as a tie, so it says whose 1 it is.
+    out["#"] = [f"{g}{r}" if several_groups else str(r) for g, r in zip(f["group"], f["rank"], strict=True)]
     out["run"] = [links[r] for r in f["run"]] if links else f["label"]
     if links or (f["label"] != f["model"]).any():  # the label alone no longer names the model
         out["model"] = f["model"]
@@ -313,6 +348,9 @@ def display_frame(board: Leaderboard, links: dict[str, str] | None = None) -> pd
     if f["disclosed_1"].notna().any():  # the simulated-user audit: share of persona facts revealed
         out["disclosed@1"] = [_num(v, 2) for v in f["disclosed_1"]]
         out[f"disclosed@{k}" if k else "disclosed@K"] = [_num(v, 2) for v in f["disclosed_k"]]
+    out["generation"] = [
+        generation_text(*v) for v in zip(*(f[name] for name in GENERATION_FIELDS), strict=True)
+    ]
     if "paired_diff" in f:
         base = board.baseline
         out[f"ΔAVG vs {base}"] = [
@@ -416,7 +454,9 @@ persona chats with the model for K turns and a judge scores every reply 1–5 (A
 mean of the per-turn alignment AL(k), **IR** its least-squares slope per turn, **N-IR** and **N-R²**
 the slope and fit of the min–max normalised curve. Brackets are 95% bootstrap intervals over
 conversations. Runs under different judges, simulated users, protocols, persona sets or turn counts
-are ranked in separate groups (`#` restarts) and flagged in the `setup` column. Against the
+are ranked in separate groups (A = the reference setup, then B, ...: `#` restarts in each, as A1, B1)
+and flagged in the `setup` column. `generation` is the model's temperature (T default = the
+checkpoint's own setting), top-p and reply token limit. Against the
 baseline, ΔAVG is the difference of the AVGs; paired Δ is the mean per-persona difference over the
 personas both runs scored (a persona's mean score over turns is the unit), with its paired bootstrap
 95% CI, Wilcoxon signed-rank p and Holm-corrected p. **Headroom used** (when the board holds a

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.filemodes import chmod_as_created
+from aloe_bench.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
 CONVERSATIONS_FILE = "conversations.jsonl"
@@ -86,6 +88,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -151,7 +154,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        return self.results.get("label") or self.config.get("model", {}).get("spec", self.path.name)
+        """A portable name: runs written before labels were made portable may hold a local path."""
+        label = self.results.get("label") or self.config.get("model", {}).get("spec") or self.path.name
+        return portable_spec(label)
 
     def to_dataframe(self):
         """One row per (conversation, turn): id, turn, score, user, assistant, judge_raw, status."""

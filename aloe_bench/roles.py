@@ -19,6 +19,9 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0  # wall time this role spent waiting on its backend
+    # Replies that stopped at max_new_tokens (finish_reason "length"), cached ones included: a cut
+    # reply is what the run used, and a role that is always cut needs a larger limit.
+    truncated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -59,6 +62,7 @@ class Role:
             if hit is not None:
                 results[i] = hit
                 self.usage.cached += 1
+                self.usage.truncated += hit.finish_reason == "length"
             else:
                 missing.append(i)
         if missing:
@@ -69,6 +73,7 @@ class Role:
                 results[i] = completion
                 self.usage.calls += 1
                 if completion.ok:
+                    self.usage.truncated += completion.finish_reason == "length"
                     self.usage.prompt_tokens += completion.prompt_tokens
                     self.usage.completion_tokens += completion.completion_tokens
                     if self.cache is not None:

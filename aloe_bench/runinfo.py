@@ -15,6 +15,7 @@ from typing import Any
 from aloe_bench.errors import UserInputError
 from aloe_bench.metrics import DEFAULT_BOOTSTRAP, alignment_metrics
 from aloe_bench.results import Run, load_run, score_matrix
+from aloe_bench.spec_names import portable_spec
 
 # Setup fields in the order reports name them, with the words a reader sees.
 SETUP_FIELDS = {
@@ -74,9 +75,10 @@ class RunSetup:
 
 
 def _spec(role: Any) -> str:
+    """The role's spec as reports show it: a local checkpoint by its folder name, not its path."""
     if isinstance(role, dict):
-        return str(role.get("spec", "?"))
-    return str(role) if role else "?"
+        return portable_spec(str(role.get("spec", "?")))
+    return portable_spec(str(role)) if role else "?"
 
 
 @dataclass
@@ -148,13 +150,23 @@ def _disambiguate_labels(infos: list[RunInfo]) -> None:
             info.label = f"{info.label} ({info.path.name})"
 
 
-def reference_setup(infos: list[RunInfo], baseline: RunInfo | None = None) -> RunSetup:
-    """The setup the others are checked against: the baseline's, else the most common (first on ties)."""
+def _size(info: RunInfo) -> int:
+    return int(info.metrics.get("conversations") or 0)
+
+
+def reference_run(infos: list[RunInfo], baseline: RunInfo | None = None) -> RunInfo:
+    """The run the others are measured against: the baseline; else the largest run (most scored
+    conversations) of the most common setup. Never merely the first argument: a 2-persona smoke
+    run given first must not set the reference for a 100-persona run."""
     if baseline is not None:
-        return baseline.setup
+        return baseline
     counts = Counter(info.setup for info in infos)
-    best = max(counts.values())
-    return next(info.setup for info in infos if counts[info.setup] == best)
+    return max(infos, key=lambda info: (counts[info.setup], _size(info)))  # max keeps the first on ties
+
+
+def reference_setup(infos: list[RunInfo], baseline: RunInfo | None = None) -> RunSetup:
+    """The setup the others are checked against: the reference run's."""
+    return reference_run(infos, baseline).setup
 
 
 def setup_warning(infos: list[RunInfo], reference: RunSetup, reference_name: str) -> str | None:

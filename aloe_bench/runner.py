@@ -40,7 +40,9 @@ from aloe_bench.results import (
 )
 from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
-from aloe_bench.trust import merge_warnings, plan_line, planned_judge_calls, trust_sections
+from aloe_bench.run_warnings import derived_warnings, merge_warnings
+from aloe_bench.spec_names import portable_spec
+from aloe_bench.trust import plan_line, planned_judge_calls, trust_sections
 from aloe_bench.validity import persona_key, swap_map
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ class RunRecorder:
     n_bootstrap: int
     usage: Mapping[str, Usage]  # per role, live counters
     backends: Sequence[Backend] = ()  # in-process ones report how they batched
+    warnings: list[dict[str, str]] = field(default_factory=list)  # other stages append theirs here
     interval_s: float = 2.0
     _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
@@ -130,13 +133,19 @@ class RunRecorder:
         failed = [c for c in self.conversations if c.status == "failed"]
         metrics["failed"] = len(failed)
         metrics["planned"] = len(self.conversations)
+        usage = {name: u.to_dict() for name, u in self.usage.items()}
         results = {
             **self.header,
             "status": status,
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
-            "usage": {name: usage.to_dict() for name, usage in self.usage.items()},
+            "usage": usage,
+            "warnings": merge_warnings(
+                self.header.get("warnings") or [],
+                self.warnings,
+                derived_warnings(self.header.get("config") or {}, usage),
+            ),
             "batching": {b.spec: dict(b.batch_stats) for b in self.backends if hasattr(b, "batch_stats")},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
@@ -146,7 +155,7 @@ class RunRecorder:
             )
             if trust:
                 results["reliability"], results["validity"] = trust["reliability"], trust["validity"]
-                merge_warnings(results, trust["warnings"])
+                results["warnings"] = merge_warnings(results["warnings"], trust["warnings"])
         return results
 
     def flush(self, status: str) -> dict[str, Any]:
@@ -181,7 +190,7 @@ def run_header(
     recorded["machine"] = machine()
     return {
         "aloe_bench_version": __version__,
-        "label": recorded["model"]["spec"],
+        "label": portable_spec(recorded["model"]["spec"]),  # the full spec stays in config
         "config_hash": config.config_hash(),
         "config": recorded,
         "started": _now(),

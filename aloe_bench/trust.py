@@ -134,7 +134,7 @@ def _band(ci: list | None, digits: int = 2) -> str:
 
 
 def trust_lines(results: dict[str, Any]) -> list[str]:
-    """The summary's lines for reliability, validity and warnings (none for runs without them)."""
+    """The summary's lines for reliability and validity (none for runs without them)."""
     rel, val = results.get("reliability") or {}, results.get("validity") or {}
     lines: list[str] = []
     judges = rel.get("judges") or {}
@@ -190,6 +190,4 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
             f"judge calls: {calls['base']} base + {calls['panel']} panel + {calls['repeats']} repeats"
             f" + {calls['swap']} swap control (+ {calls['reasks']} re-asks)"
         )
-    for w in results.get("warnings") or []:
-        lines.append(f"WARNING [{w['code']}]: {w['message']}")
-    return lines
+    return lines  # the run's warnings are printed last by report.summary_table, each once

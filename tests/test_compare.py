@@ -154,3 +154,19 @@ def test_compare_rejects_a_folder_that_is_not_a_run(tmp_path, cli):
     write_synthetic_run(tmp_path / "a", {"x": [3]})
     code, _, err = cli("compare", tmp_path / "a", tmp_path / "nothing")
     assert code == 2 and "is not a run directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_runs_with_different_turn_counts_compare_only_the_common_turns(tmp_path, cli):
+    """Issue 15: A scored 3 turns, B the same first 2; every per-turn difference is 0, so B − A is 0
+    (it used to average A's 3 turns against B's 2 and report +0.333)."""
+    three = {pid: [1, 1, 5] for pid in IDS[:10]}
+    two = {pid: row[:2] for pid, row in three.items()}
+    a = write_synthetic_run(tmp_path / "three", three, model="m/three")
+    b = write_synthetic_run(tmp_path / "two", two, model="m/two")
+    c = compare_runs(load_run(a), load_run(b))
+    assert (c.turns_a, c.turns_b, c.turns) == (3, 2, 2)
+    assert c.overall.diff == 0 and len(c.per_turn) == 2
+    code, out, _ = cli("compare", a, b)
+    assert code == 0
+    assert "B − A = +0.000" in out
+    assert "TURNS DIFFER: A has 3, B has 2: only turns 1-2 are compared" in out  # in the table itself

@@ -152,10 +152,12 @@ def test_old_runs_still_load_and_report(cli, run_dir, tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert "reliability" not in results  # made before judgements were recorded
     table = summary_table(results)
-    assert "AVG" in table and "WARNING" not in table
+    assert "AVG" in table and "judge-no-discrimination" not in table and "judge-unreliable" not in table
     code, stdout, err = cli("reliability", run_dir)
     assert code == 0, err
-    assert "upper bound" in stdout
+    # One epoch: the MDD can only be an upper bound; a run whose judge scored one persona or none
+    # (the re-judged SFT/DPO runs: the embedded judge's answers are mostly unreadable) has none.
+    assert "upper bound" in stdout or "one persona: nothing to estimate" in stdout
     code, _, err = cli("label", "export", run_dir, "--n", 5, "--output", tmp_path / "l.csv")
     assert code == 0, err
     assert len(load_run(run_dir).conversations) == 12

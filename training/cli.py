@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS, dispatch
+from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS, dispatch, parse_with_suggestions
 from aloe_train import __version__
 from aloe_train.config_cli import add_config_arguments, config_from_args
 
@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # A misspelt flag: the subcommand's usage and the closest real flag (exit 2).
+    args, _ = parse_with_suggestions(parser, list(sys.argv[1:] if argv is None else argv))
     return dispatch(args, parser, "aloe-train", quiet=("datasets",))
 
 

@@ -294,9 +294,4 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         f"{_pct(first['mean'])} {_band(first['ci'])} at turn 1, {_pct(last['mean'])} {_band(last['ci'])} "
         f"by turn {last['turn']}; role breaks in {rate.get('count')} of {rate.get('turns')} turns"
     ]
-    lines += [
-        f"warning [{w['code']}]: {w['message']}"
-        for w in results.get("warnings", [])
-        if w.get("code") in WARNING_CODES
-    ]
-    return lines
+    return lines  # its warnings are printed with the run's others, last, by report.summary_table

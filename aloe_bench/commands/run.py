@@ -193,6 +193,7 @@ def main(args: argparse.Namespace) -> int:
         _warn_embedded_judge(config.judge.spec)
         _warn_greedy_repeats(config)
         audit = _audit_options(args)  # bad audit flags fail before the run, not after it
+        _announce(config, len(prepared.personas.personas) * config.epochs)
         results = execute_run(prepared, progress=progress)
         out = prepared.out
         if audit is not None:
@@ -219,6 +220,17 @@ def _audit_options(args: argparse.Namespace):
         return None
     options.validate()
     return options
+
+
+def _announce(config: RunConfig, conversations: int) -> None:
+    """What will happen (one line), and a warning when other processes already load the cores."""
+    from aloe_bench.progress import cpu_contention
+    from aloe_bench.run_plan import plan_line
+
+    print(plan_line(config, conversations), file=sys.stderr)
+    busy = cpu_contention()
+    if busy:
+        print(busy, file=sys.stderr)
 
 
 def _warn_embedded_judge(spec: str) -> None:

@@ -70,6 +70,10 @@ def install() -> list[str]:
     import lm_eval.api.registry as registry
     from lm_eval.api.model import LM
 
+    from aloe_bench.lmeval import quiet
+
+    quiet.install()  # lm-eval warnings that do not apply to these tasks
+
     patched = [c.__qualname__ for c in _subclasses(LM) if patch_class(c)]
     if not getattr(registry.get_model, PATCH_MARK, False):
         original_get_model = registry.get_model

@@ -135,16 +135,32 @@ def aggregate_avg(items: list[dict[str, Any]]) -> float:
     return _number(_curve(items)["avg"])
 
 
+def _slope_metric(items: list[dict[str, Any]], name: str) -> float:
+    """IR, N-IR or N-R2; NaN in lm-eval's table when undefined, with a log line saying why (a
+    one-turn run has no slope; a flat curve cannot be normalised)."""
+    curve = _curve(items)
+    value = curve[name]
+    if value is None:
+        scored = sum(v is not None for v in curve["al"])
+        why = (
+            f"a slope needs at least 2 scored turns, this run has {scored}"
+            if scored < 2
+            else "the curve is flat, so its min-max normalisation is undefined"
+        )
+        log.warning("ALOE %s is NaN: %s (README: 'Reading the results')", name, why)
+    return _number(value)
+
+
 def aggregate_ir(items: list[dict[str, Any]]) -> float:
-    return _number(_curve(items)["ir"])
+    return _slope_metric(items, "ir")
 
 
 def aggregate_n_ir(items: list[dict[str, Any]]) -> float:
-    return _number(_curve(items)["n_ir"])
+    return _slope_metric(items, "n_ir")
 
 
 def aggregate_n_r2(items: list[dict[str, Any]]) -> float:
-    return _number(_curve(items)["n_r2"])
+    return _slope_metric(items, "n_r2")
 
 
 def aggregate_count(items: list[int]) -> int:

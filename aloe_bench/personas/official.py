@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.filemodes import chmod_as_created
 from aloe_bench.paths import cache_root
 from aloe_bench.personas.loaders import read_strings
 
@@ -49,6 +50,7 @@ def _download(name: str, target: Path) -> None:
         raise UserInputError(f"downloaded {name} does not match its pinned SHA-256; refusing to use it")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
+    chmod_as_created(tmp)  # a shared cache stays readable as the umask allows
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, target)

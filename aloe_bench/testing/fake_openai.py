@@ -133,6 +133,11 @@ class FakeOpenAIServer:
             )
             return status, {"error": {"message": f"injected failure {status}", "type": "fake"}}, extra
         content = self._answer(body)
+        # A token limit cuts the answer as a real server does (a word counts as a token here).
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if limit and len(content.split()) > int(limit):
+            content, finish = " ".join(content.split()[: int(limit)]), "length"
         prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
         return (
             200,
@@ -144,7 +149,7 @@ class FakeOpenAIServer:
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                         "message": {"role": "assistant", "content": content},
                     }
                 ],
