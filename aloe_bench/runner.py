@@ -10,17 +10,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
 
 from aloe_bench import __version__
 from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
+from aloe_bench.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.judge import JudgeStage, get_protocol
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.paths import default_call_cache
@@ -35,7 +38,7 @@ from aloe_bench.results import (
     ensure_writable,
     score_matrix,
     write_conversations,
-    write_json_atomic,
+    write_text_atomic,
 )
 from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
@@ -94,7 +97,14 @@ def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
 
 @dataclass
 class RunRecorder:
-    """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites)."""
+    """Keeps results.json and conversations.jsonl current while the run goes.
+
+    Plain mode (re-judging, Multifaceted): both files are rewritten atomically every `interval_s`.
+    Journaled mode (the ALOE run, `journaled=True` with `out`): turns are appended to
+    `journal.jsonl` as they finish, results.json is rewritten every `interval_s` with cheap metrics
+    (no bootstrap), and conversations.jsonl is compacted from the journal on resume and at the
+    end, so a run's I/O grows with its size, not its square. A conversation that is finished
+    (complete or failed, every reply judged) leaves memory: only its score row stays."""
 
     out: Path | None  # None: only compute results (the lm-eval path, where lm-eval writes the files)
     header: dict[str, Any]
@@ -105,18 +115,115 @@ class RunRecorder:
     usage: Mapping[str, Usage]  # per role, live counters
     backends: Sequence[Backend] = ()  # in-process ones report how they batched
     interval_s: float = 2.0
+    journaled: bool = False
     _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
+    _journal: Journal | None = field(default=None, init=False)
+    _index: dict[str, int] = field(default_factory=dict, init=False)
+    _rows: dict[int, list[float] | None] = field(default_factory=dict, init=False)  # released: row or None
+    bytes_written: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.journaled and self.out is not None:
+            self._journal = Journal(self.out)
+            self._index = {c.id: i for i, c in enumerate(self.conversations)}
 
     def mark_dirty(self) -> None:
         self._dirty = True
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush("running")
 
+    # -- the journal ------------------------------------------------------------------------------------
+    def restore(self) -> list[tuple[ConversationRecord, int]]:
+        """Bring back what an earlier attempt at this same run recorded (conversations.jsonl with its
+        journal replayed), compact it, and return the (conversation, turn index) pairs still to judge.
+        Failed conversations and failed judgements are retried, as a re-run always did."""
+        if self._journal is None or self.out is None:
+            return []
+        if not self._same_run_on_disk():
+            for stale in (self.out / JOURNAL_FILE, self.out / CONVERSATIONS_FILE):
+                stale.unlink(missing_ok=True)
+            return []
+        order = [(c.id, c.persona) for c in self.conversations]
+        for conv, data in zip(self.conversations, _aligned(self.out, order), strict=True):
+            if data is not None:
+                rec = ConversationRecord.from_dict(data)
+                conv.turns, conv.status, conv.error, conv.meta = rec.turns, rec.status, rec.error, rec.meta
+        self.bytes_written += self._journal.compact(c.to_dict() for c in self.conversations)
+        todo = []
+        for conv in self.conversations:
+            if conv.status == "failed":  # retried: its last, unanswered turn is asked again
+                while conv.turns and conv.turns[-1].assistant is None:
+                    conv.turns.pop()
+                conv.status, conv.error = "running", None
+                self._append({"id": conv.id, "status": "running", "error": None, "turns": len(conv.turns)})
+            if conv.status == "running" and len(conv.turns) >= self.turns:
+                conv.status = "complete"  # its last turn was logged, its completion was not
+            for i, turn in enumerate(conv.turns):
+                if turn.assistant is not None and (not turn.judged or turn.judge_error is not None):
+                    turn.judged = False
+                    todo.append((conv, i))
+            self._release_if_finished(conv)
+        return todo
+
+    def _same_run_on_disk(self) -> bool:
+        assert self.out is not None
+        try:
+            previous = json.loads((self.out / RESULTS_FILE).read_text()).get("config_hash")
+        except (OSError, json.JSONDecodeError):
+            return False
+        return previous == self.header.get("config_hash")
+
+    def _append(self, event: dict[str, Any]) -> None:
+        if self._journal is not None:
+            self._journal.append(event)
+
+    def turn_done(self, conv: ConversationRecord, index: int) -> None:
+        """Turn `index` got its reply: log it whole."""
+        self._append({"id": conv.id, "turn": index, "set": conv.turns[index].to_dict()})
+        self.mark_dirty()
+
+    def judged(self, conv: ConversationRecord, index: int) -> None:
+        """Turn `index` was judged: log what the judge stage set (not the texts again)."""
+        fields = conv.turns[index].to_dict()
+        fields.pop("user", None)
+        fields.pop("assistant", None)
+        self._append({"id": conv.id, "turn": index, "set": fields})
+        self._release_if_finished(conv)
+        self.mark_dirty()
+
+    def failed(self, conv: ConversationRecord) -> None:
+        if conv.turns and conv.turns[-1].assistant is None:  # the turn whose reply failed is kept
+            self._append({"id": conv.id, "turn": len(conv.turns) - 1, "set": conv.turns[-1].to_dict()})
+        self._append({"id": conv.id, "status": conv.status, "error": conv.error})
+        self._release_if_finished(conv)
+        self.mark_dirty()
+
+    def _release_if_finished(self, conv: ConversationRecord) -> None:
+        """A finished conversation is on disk (journal): keep only its score row in memory."""
+        if self._journal is None or conv.status == "running":
+            return
+        if any(t.assistant is not None and not t.judged for t in conv.turns):
+            return
+        index = self._index[conv.id]
+        self._rows[index] = _score_row(conv, self.turns) if conv.status == "complete" else None
+        conv.turns = []
+
+    # -- results ----------------------------------------------------------------------------------------
     def metrics(self, with_ci: bool) -> dict[str, Any]:
         """The task's metrics over the conversations so far (other tasks override this)."""
-        scores = score_matrix(self.conversations, self.turns)
+        if self._journal is None:
+            scores = score_matrix(self.conversations, self.turns)
+        else:
+            rows = []
+            for i, conv in enumerate(self.conversations):
+                row = self._rows.get(i)
+                if i not in self._rows and conv.status == "complete":
+                    row = _score_row(conv, self.turns)
+                if row is not None:
+                    rows.append(row)
+            scores = np.array(rows, dtype=float).reshape(len(rows), self.turns)
         return alignment_metrics(scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0)
 
     def results(self, status: str, with_ci: bool) -> dict[str, Any]:
@@ -136,12 +243,49 @@ class RunRecorder:
         }
 
     def flush(self, status: str) -> dict[str, Any]:
-        results = self.results(status, with_ci=status != "running")
+        final = status != "running"
+        if self.out is not None and self._journal is not None and final:
+            self.bytes_written += self._journal.compact(self._current_conversations())
+        results = self.results(status, with_ci=final)
         if self.out is not None:
-            write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
-            write_json_atomic(self.out / RESULTS_FILE, results)
+            if self._journal is None:
+                write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
+            else:
+                results["io"] = {"bytes_written": self.bytes_written}
+            text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+            write_text_atomic(self.out / RESULTS_FILE, text)
+            self.bytes_written += len(text.encode("utf-8"))
         self._dirty, self._last = False, time.perf_counter()
         return results
+
+    def _current_conversations(self) -> Iterator[dict[str, Any]]:
+        """Every conversation in persona order: released ones rebuilt from disk, the rest from memory."""
+        assert self.out is not None
+        order = [(c.id, c.persona) for c in self.conversations]
+        for i, (conv, data) in enumerate(zip(self.conversations, _aligned(self.out, order), strict=True)):
+            if i in self._rows and data is not None:
+                yield ConversationRecord.from_dict(data).to_dict()  # the same fields as from memory
+            else:
+                yield conv.to_dict()
+
+
+def _aligned(directory: Path, order: list[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
+    """The conversations on disk (compacted file + journal) in `order`, None where there is none."""
+    base = read_conversation_lines(directory / CONVERSATIONS_FILE)
+    events = group_events(directory / JOURNAL_FILE)
+    for conv_id, persona in order:
+        if conv_id in base or conv_id in events:
+            yield rebuild(conv_id, persona, base.pop(conv_id, None), events.pop(conv_id, []))
+        else:
+            yield None
+
+
+def _score_row(conv: ConversationRecord, turns: int) -> list[float]:
+    row = [float("nan")] * turns
+    for k, turn in enumerate(conv.turns[:turns]):
+        if turn.score is not None:
+            row[k] = float(turn.score)
+    return row
 
 
 def persona_set_record(personas: PersonaSet) -> dict[str, Any]:
@@ -237,12 +381,14 @@ async def run_engine(
         turns=config.turns,
         seed=config.seed,
         n_bootstrap=config.n_bootstrap,
+        journaled=out is not None,
     )
+    to_judge = recorder.restore()  # an earlier attempt's turns come back from the run directory
     progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
 
     def on_judged(conv, index):
         progress.judged_one(index + 1)
-        recorder.mark_dirty()
+        recorder.judged(conv, index)
 
     judge_stage = JudgeStage(
         roles["judge"],
@@ -256,9 +402,10 @@ async def run_engine(
     def on_progress(event, conv, k):
         if event == "turn":
             progress.turn_done(k)
+            recorder.turn_done(conv, k - 1)
         else:
             progress.conversation_failed()
-        recorder.mark_dirty()
+            recorder.failed(conv)
 
     rollout = Rollout(
         simulator=roles["simulator"],
@@ -277,6 +424,8 @@ async def run_engine(
     )
     recorder.flush("running")
     try:
+        for conv, index in to_judge:
+            judge_stage.submit(conv, index)
         await rollout.run(conversations)
         await judge_stage.drain()
     except BaseException:

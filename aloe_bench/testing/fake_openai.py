@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -29,6 +30,7 @@ class FakeBehaviour:
     judge_answers: list[str] = field(default_factory=lambda: ["4"])  # cycled for judge prompts
     retry_after: float | None = None
     fail_if_contains: str | None = None  # requests whose messages contain this text always fail
+    judge_by_content: bool = False  # judge score = a hash of the prompt (varied, yet the same every run)
 
 
 class FakeOpenAIServer:
@@ -54,6 +56,8 @@ class FakeOpenAIServer:
         messages = body.get("messages", [])
         text = " ".join(m.get("content", "") for m in messages)
         if "judge" in text.lower() and ("1 to 5" in text or "from 1" in text):
+            if self.behaviour.judge_by_content:
+                return str(1 + int(hashlib.sha256(text.encode()).hexdigest(), 16) % 5)
             answers = self.behaviour.judge_answers
             answer = answers[self._judge_count % len(answers)]
             self._judge_count += 1
@@ -194,8 +198,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--judge-by-content", action="store_true", help="judge score = a hash of the prompt")
     args = parser.parse_args()
-    server = FakeOpenAIServer(FakeBehaviour(latency_s=args.latency), port=args.port).start()
+    behaviour = FakeBehaviour(latency_s=args.latency, judge_by_content=args.judge_by_content)
+    server = FakeOpenAIServer(behaviour, port=args.port).start()
     print(f"fake OpenAI server on {server.base_url} (latency {args.latency}s); Ctrl-C stops it", flush=True)
     try:
         while True:
