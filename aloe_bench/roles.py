@@ -19,6 +19,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0  # wall time this role spent waiting on its backend
+    retries: int = 0  # requests the backend repeated (429s, server errors, timeouts)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +69,7 @@ class Role:
             for i, completion in zip(missing, fresh, strict=True):
                 results[i] = completion
                 self.usage.calls += 1
+                self.usage.retries += completion.retries
                 if completion.ok:
                     self.usage.prompt_tokens += completion.prompt_tokens
                     self.usage.completion_tokens += completion.completion_tokens

@@ -114,6 +114,7 @@ class RunRecorder:
     n_bootstrap: int
     usage: Mapping[str, Usage]  # per role, live counters
     backends: Sequence[Backend] = ()  # in-process ones report how they batched
+    role_backends: Mapping[str, Backend] = field(default_factory=dict)  # API ones report rate limits
     interval_s: float = 2.0
     journaled: bool = False
     _dirty: bool = field(default=False, init=False)
@@ -141,9 +142,9 @@ class RunRecorder:
         Failed conversations and failed judgements are retried, as a re-run always did."""
         if self._journal is None or self.out is None:
             return []
-        if not self._same_run_on_disk():
-            for stale in (self.out / JOURNAL_FILE, self.out / CONVERSATIONS_FILE):
-                stale.unlink(missing_ok=True)
+        if not self._same_run_on_disk():  # a fresh start: readers find every conversation, not yet run
+            (self.out / JOURNAL_FILE).unlink(missing_ok=True)
+            self.bytes_written += self._journal.compact(c.to_dict() for c in self.conversations)
             return []
         order = [(c.id, c.persona) for c in self.conversations]
         for conv, data in zip(self.conversations, _aligned(self.out, order), strict=True):
@@ -237,10 +238,20 @@ class RunRecorder:
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
-            "usage": {name: usage.to_dict() for name, usage in self.usage.items()},
+            "usage": {name: self._usage(name, usage) for name, usage in self.usage.items()},
             "batching": {b.spec: dict(b.batch_stats) for b in self.backends if hasattr(b, "batch_stats")},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
+
+    def _usage(self, name: str, usage: Usage) -> dict[str, Any]:
+        record = usage.to_dict()
+        backend = self.role_backends.get(name)
+        if backend is not None and hasattr(backend, "rate_stats"):
+            # Counted per backend: roles that share one (same spec and args) show the same figures.
+            stats = backend.rate_stats()
+            stats.pop("retries", None)  # the role's own count is in `usage.retries`
+            record.update(stats)
+        return record
 
     def flush(self, status: str) -> dict[str, Any]:
         final = status != "running"
@@ -327,7 +338,12 @@ def recorder_for(
     """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
     (distinct) backends."""
     backends = list({id(r.backend): r.backend for r in roles.values()}.values())
-    return recorder(usage={name: r.usage for name, r in roles.items()}, backends=backends, **kwargs)
+    return recorder(
+        usage={name: r.usage for name, r in roles.items()},
+        backends=backends,
+        role_backends={name: r.backend for name, r in roles.items()},
+        **kwargs,
+    )
 
 
 async def run_engine(

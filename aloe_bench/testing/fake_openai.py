@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ class FakeBehaviour:
     judge_answers: list[str] = field(default_factory=lambda: ["4"])  # cycled for judge prompts
     retry_after: float | None = None
     fail_if_contains: str | None = None  # requests whose messages contain this text always fail
+    rate_limit: int = 0  # requests accepted per 1 s window (0 = no limit); above it: 429 with headers
+    latency_sigma: float = 0.0  # > 0: latency is log-normal with median `latency_s` and this sigma
     judge_by_content: bool = False  # judge score = a hash of the prompt (varied, yet the same every run)
 
 
@@ -41,6 +45,9 @@ class FakeOpenAIServer:
         self.headers_seen: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.log: list[tuple[float, int]] = []  # (monotonic time, status) of every chat request
+        self._window = (0.0, 0)  # (start, requests accepted) of the current rate-limit window
+        self._rng = random.Random(0)
         self._count = 0
         self._judge_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,19 +130,28 @@ class FakeOpenAIServer:
         self.headers_seen.append(headers)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        limited, rate_headers = self._rate_check()
         try:
-            if self.behaviour.latency_s:
-                await asyncio.sleep(self.behaviour.latency_s)
-            status = self._status_for(n, headers, body)
+            if limited:
+                status = 429
+            else:
+                if self.behaviour.latency_s:
+                    await asyncio.sleep(self._latency())
+                status = self._status_for(n, headers, body)
         finally:
             self.in_flight -= 1
+        self.log.append((time.monotonic(), status))
         if status != 200:
             extra = (
                 [f"Retry-After: {self.behaviour.retry_after}"]
                 if self.behaviour.retry_after is not None
                 else []
             )
-            return status, {"error": {"message": f"injected failure {status}", "type": "fake"}}, extra
+            return (
+                status,
+                {"error": {"message": f"injected failure {status}", "type": "fake"}},
+                extra + rate_headers,
+            )
         content = self._answer(body)
         prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
         return (
@@ -158,8 +174,37 @@ class FakeOpenAIServer:
                     "total_tokens": prompt_tokens + len(content.split()),
                 },
             },
-            [],
+            rate_headers,
         )
+
+    def _latency(self) -> float:
+        b = self.behaviour
+        if b.latency_sigma > 0:
+            return b.latency_s * math.exp(self._rng.gauss(0.0, b.latency_sigma))
+        return b.latency_s
+
+    def _rate_check(self) -> tuple[bool, list[str]]:
+        """A fixed 1 s window as an API account has (OpenAI's headers): (over the limit?, headers)."""
+        limit = self.behaviour.rate_limit
+        if not limit:
+            return False, []
+        now = time.monotonic()
+        start, used = self._window
+        if now - start >= 1.0:
+            start, used = now, 0
+        limited = used >= limit
+        if not limited:
+            used += 1
+        self._window = (start, used)
+        reset_ms = max(1, int((start + 1.0 - now) * 1000))
+        headers = [
+            f"x-ratelimit-limit-requests: {limit}",
+            f"x-ratelimit-remaining-requests: {limit - used}",
+            f"x-ratelimit-reset-requests: {reset_ms}ms",
+        ]
+        if limited:
+            headers.append(f"retry-after-ms: {reset_ms}")
+        return limited, headers
 
     # -- lifecycle (a background thread, so synchronous tests and CLIs can use it) ------------------
     def start(self) -> FakeOpenAIServer:
