@@ -183,6 +183,8 @@ class RunRecorder:
     def turn_done(self, conv: ConversationRecord, index: int) -> None:
         """Turn `index` got its reply: log it whole."""
         self._append({"id": conv.id, "turn": index, "set": conv.turns[index].to_dict()})
+        if index + 1 >= self.turns:  # its last turn: the rollout marks it complete right after
+            self._append({"id": conv.id, "status": "complete", "error": None})
         self.mark_dirty()
 
     def judged(self, conv: ConversationRecord, index: int) -> None:
@@ -275,7 +277,9 @@ class RunRecorder:
         order = [(c.id, c.persona) for c in self.conversations]
         for i, (conv, data) in enumerate(zip(self.conversations, _aligned(self.out, order), strict=True)):
             if i in self._rows and data is not None:
-                yield ConversationRecord.from_dict(data).to_dict()  # the same fields as from memory
+                record = ConversationRecord.from_dict(data)  # the same fields as from memory
+                record.status, record.error = conv.status, conv.error  # memory has the last word
+                yield record.to_dict()
             else:
                 yield conv.to_dict()
 

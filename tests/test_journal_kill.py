@@ -76,7 +76,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
     results, convs = read_run(out)
     assert _comparable(results) == _comparable(ref_results)
     assert (out / "conversations.jsonl").read_bytes() == (ref_out / "conversations.jsonl").read_bytes()
-    assert len(convs) == 30 and all(len(c["turns"]) == 4 for c in convs)
+    assert len(convs) == 30 and all(len(c["turns"]) == 4 and c["status"] == "complete" for c in convs)
     assert len({t["score"] for c in convs for t in c["turns"]}) > 1  # the scores vary, so order matters
 
 

@@ -198,12 +198,12 @@ class OpenAIBackend(Backend):
                     if delay is not None:
                         endpoint.pause(delay)
                 else:
-                    endpoint.failed()
+                    self._endpoint_failed(endpoint)
                     retry_elsewhere = True
                     delay = _retry_after(exc)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 last_error = f"{type(exc).__name__}: {_short(exc)}"
-                endpoint.failed()
+                self._endpoint_failed(endpoint)
                 retry_elsewhere = True
             except Exception as exc:  # noqa: BLE001 - malformed responses must not kill the run
                 last_error = f"{type(exc).__name__}: {_short(exc)}"
@@ -222,6 +222,14 @@ class OpenAIBackend(Backend):
                 await asyncio.sleep(min(60.0, wait))
                 log.info("%s: retry %d after %s", self.spec, attempt + 1, last_error)
         return Completion.failure(f"{last_error} (after {self.max_retries} retries)")
+
+    def _endpoint_failed(self, endpoint: Endpoint) -> None:
+        """Take a failing endpoint out for a while, when there is another to go to (with one, the
+        request's own backoff is all there is: one bad request must not stall every other)."""
+        if len(self._endpoints) > 1:
+            endpoint.failed()
+        else:
+            endpoint.errors += 1
 
     async def aclose(self) -> None:
         for endpoint in self._endpoints:
