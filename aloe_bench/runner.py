@@ -22,6 +22,7 @@ from aloe_bench import __version__
 from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
+from aloe_bench.cost import Price, batch_discount, role_prices, table_record
 from aloe_bench.errors import UserInputError
 from aloe_bench.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.judge import JudgeStage, get_protocol
@@ -115,6 +116,8 @@ class RunRecorder:
     usage: Mapping[str, Usage]  # per role, live counters
     backends: Sequence[Backend] = ()  # in-process ones report how they batched
     role_backends: Mapping[str, Backend] = field(default_factory=dict)  # API ones report rate limits
+    prices: Mapping[str, Price | None] = field(default_factory=dict)  # per role, for `cost_usd`
+    batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
     journaled: bool = False
     _dirty: bool = field(default=False, init=False)
@@ -253,6 +256,14 @@ class RunRecorder:
             stats = backend.rate_stats()
             stats.pop("retries", None)  # the role's own count is in `usage.retries`
             record.update(stats)
+        price = self.prices.get(name)
+        if price is not None:  # the calls this invocation made (cached ones were paid before)
+            discount = batch_discount() if name in self.batch_roles else 1.0
+            record["cost_usd"] = round(
+                price.cost(usage.prompt_tokens, usage.completion_tokens, discount=discount), 6
+            )
+        elif name in self.prices:
+            record["cost_usd"] = None  # an API model with no known price
         return record
 
     def flush(self, status: str) -> dict[str, Any]:
@@ -359,6 +370,8 @@ async def run_engine(
     out: Path | None,
     progress_enabled: bool | None = None,
     backends: Mapping[str, Backend] | None = None,
+    price_overrides: Mapping[str, Price] | None = None,
+    judge_batch: bool = False,
 ) -> tuple[dict[str, Any], list[ConversationRecord]]:
     """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
 
@@ -373,6 +386,10 @@ async def run_engine(
         config.concurrency,
         backends,
     )
+    if judge_batch:  # the judge goes through the Batch API; its ids are kept in the run directory
+        from aloe_bench.batch import BatchBackend
+
+        backend["judge"] = BatchBackend(backend["judge"], out)  # type: ignore[arg-type]
     roles = {
         "model": Role("model", backend["model"], cache),
         "simulator": Role("simulator", backend["simulator"], cache, prompt_version=simulator_prompt.tag),
@@ -402,7 +419,16 @@ async def run_engine(
         seed=config.seed,
         n_bootstrap=config.n_bootstrap,
         journaled=out is not None,
+        prices=_priced_roles(config, price_overrides),
+        batch_roles=frozenset({"judge"} if judge_batch else ()),
     )
+    header["pricing"] = {
+        "table": table_record(),
+        "roles": {
+            r: p and {"input": p.input, "output": p.output, "source": p.source}
+            for r, p in recorder.prices.items()
+        },
+    }
     to_judge = recorder.restore()  # an earlier attempt's turns come back from the run directory
     progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
 
@@ -454,8 +480,19 @@ async def run_engine(
         raise
     finally:
         progress.close()
+        if judge_batch:
+            await roles["judge"].backend.aclose()  # its pollers; the wrapped client is the pool's
     status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
     return recorder.flush(status), conversations
+
+
+def _priced_roles(config: RunConfig, overrides: Mapping[str, Price] | None) -> dict[str, Price | None]:
+    """The price of each API role (None: no known price); in-process roles are left out."""
+    specs = {"model": config.model.spec, "simulator": config.simulator.spec, "judge": config.judge.spec}
+    prices = role_prices(specs, dict(overrides or {}))
+    return {
+        r: p for r, p in prices.items() if p is not None or normalize_spec(specs[r]).startswith("openai/")
+    }
 
 
 async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
@@ -468,6 +505,8 @@ async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> di
             cache=cache,
             out=prepared.out,
             progress_enabled=progress_enabled,
+            price_overrides=prepared.prices,
+            judge_batch=prepared.judge_batch,
         )
         return results
     finally:
@@ -484,6 +523,8 @@ class PreparedRun:
     out: Path
     personas: PersonaSet
     pool: BackendPool
+    prices: dict[str, Price] = field(default_factory=dict)  # --price overrides, by role
+    judge_batch: bool = False  # --judge-batch
 
 
 def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:

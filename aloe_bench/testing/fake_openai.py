@@ -34,7 +34,13 @@ class FakeBehaviour:
     fail_if_contains: str | None = None  # requests whose messages contain this text always fail
     rate_limit: int = 0  # requests accepted per 1 s window (0 = no limit); above it: 429 with headers
     latency_sigma: float = 0.0  # > 0: latency is log-normal with median `latency_s` and this sigma
-    judge_by_content: bool = False  # judge score = a hash of the prompt (varied, yet the same every run)
+    judge_by_content: bool = False
+    # The Batch API (/v1/files, /v1/batches): how batches end, and after how long once released.
+    batch_outcomes: list[str] = field(
+        default_factory=lambda: ["completed"]
+    )  # cycled: completed|failed|expired
+    batch_delay_s: float = 0.0
+    batch_hold: bool = False  # True: batches stay in_progress until the test sets it False  # judge score = a hash of the prompt (varied, yet the same every run)
 
 
 class FakeOpenAIServer:
@@ -48,6 +54,9 @@ class FakeOpenAIServer:
         self.log: list[tuple[float, int]] = []  # (monotonic time, status) of every chat request
         self._window = (0.0, 0)  # (start, requests accepted) of the current rate-limit window
         self._rng = random.Random(0)
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_requests: list[dict[str, Any]] = []  # bodies answered through batches
         self._count = 0
         self._judge_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,7 +111,7 @@ class FakeOpenAIServer:
                 length = int(headers.get("content-length", 0))
                 raw = await reader.readexactly(length) if length else b""
                 status, payload, extra = await self._route(method, path, headers, raw)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 head = [
                     f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
                     "Content-Type: application/json",
@@ -121,6 +130,8 @@ class FakeOpenAIServer:
     async def _route(self, method: str, path: str, headers: dict[str, str], raw: bytes):
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]}, []
+        if "/files" in path or "/batches" in path:
+            return self._batch_api(method, path.split("?")[0].rstrip("/"), headers, raw)
         if not path.rstrip("/").endswith("/chat/completions"):
             return 404, {"error": {"message": f"no route {path}"}}, []
         body = json.loads(raw or b"{}")
@@ -176,6 +187,89 @@ class FakeOpenAIServer:
             },
             rate_headers,
         )
+
+    # -- the Batch API ---------------------------------------------------------------------------------
+    def _batch_api(self, method: str, path: str, headers: dict[str, str], raw: bytes):
+        if method == "POST" and path.endswith("/files"):
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = _multipart_file(raw, headers.get("content-type", ""))
+            return (
+                200,
+                {"id": file_id, "object": "file", "purpose": "batch", "bytes": len(self.files[file_id])},
+                [],
+            )
+        if method == "GET" and path.endswith("/content"):
+            file_id = path.split("/")[-2]
+            if file_id not in self.files:
+                return 404, {"error": {"message": f"no file {file_id}"}}, []
+            return 200, self.files[file_id], []
+        if method == "POST" and path.endswith("/batches"):
+            body = json.loads(raw or b"{}")
+            batch_id = f"batch-{len(self.batches) + 1}"
+            outcomes = self.behaviour.batch_outcomes
+            self.batches[batch_id] = {
+                "id": batch_id,
+                "object": "batch",
+                "input_file_id": body["input_file_id"],
+                "status": "in_progress",
+                "outcome": outcomes[(len(self.batches)) % len(outcomes)],
+                "created": time.monotonic(),
+                "output_file_id": None,
+                "error_file_id": None,
+            }
+            return 200, self._batch_view(batch_id), []
+        if method == "GET" and "/batches/" in path:
+            batch_id = path.split("/")[-1]
+            if batch_id not in self.batches:
+                return 404, {"error": {"message": f"no batch {batch_id}"}}, []
+            self._advance(batch_id)
+            return 200, self._batch_view(batch_id), []
+        return 404, {"error": {"message": f"no route {method} {path}"}}, []
+
+    def _batch_view(self, batch_id: str) -> dict[str, Any]:
+        return {k: v for k, v in self.batches[batch_id].items() if k not in ("outcome", "created")}
+
+    def _advance(self, batch_id: str) -> None:
+        """End a batch (once released and its delay passed): run its lines, write its files."""
+        batch = self.batches[batch_id]
+        if batch["status"] != "in_progress" or self.behaviour.batch_hold:
+            return
+        if time.monotonic() - batch["created"] < self.behaviour.batch_delay_s:
+            return
+        outcome = batch["outcome"]
+        batch["status"] = outcome
+        if outcome == "failed":
+            batch["errors"] = {"data": [{"code": "invalid_request", "message": "injected failure"}]}
+            return
+        lines = [json.loads(x) for x in self.files[batch["input_file_id"]].decode().splitlines() if x.strip()]
+        done = lines if outcome == "completed" else lines[: len(lines) // 2]  # expired: half finished
+        out, errors = [], []
+        for line in done:
+            self.batch_requests.append(line["body"])
+            content = self._answer(line["body"])
+            out.append({
+                "id": f"req-{len(self.batch_requests)}",
+                "custom_id": line["custom_id"],
+                "response": {
+                    "status_code": 200,
+                    "body": {
+                        "id": f"fake-b{len(self.batch_requests)}",
+                        "object": "chat.completion",
+                        "model": line["body"].get("model", "fake"),
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+                    },
+                },
+                "error": None,
+            })  # fmt: skip
+        for line in lines[len(done) :]:
+            errors.append({"custom_id": line["custom_id"], "response": None,
+                           "error": {"code": "batch_expired", "message": "not completed in time"}})  # fmt: skip
+        for kind, rows in (("output_file_id", out), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-{len(self.files) + 1}"
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                batch[kind] = file_id
 
     def _latency(self) -> float:
         b = self.behaviour
@@ -257,3 +351,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _multipart_file(raw: bytes, content_type: str) -> bytes:
+    """The `file` part of a multipart/form-data upload (what the openai client sends to /v1/files)."""
+    boundary = content_type.partition("boundary=")[2].strip('"')
+    if not boundary:
+        return raw
+    for part in raw.split(b"--" + boundary.encode()):
+        head, _, body = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return body[:-2] if body.endswith(b"\r\n") else body
+    return b""
