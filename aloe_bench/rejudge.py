@@ -86,14 +86,21 @@ async def _rejudge_async(
     cache_setting: str | None,
     progress: bool | None,
     overwrite: bool,
+    batch: bool = False,
 ) -> dict[str, Any]:
     protocol = get_protocol(protocol_name)
     cache = open_cache(cache_setting)
     pool = BackendPool()
+    backend = pool.get(judge.spec, judge.args)
+    if batch:  # through the Batch API; batches.json in the new run directory makes it resumable
+        from aloe_bench.batch import BatchBackend
+
+        out.mkdir(parents=True, exist_ok=True)
+        backend = BatchBackend(backend, out)  # type: ignore[arg-type]
     try:
         role = Role(
             "judge",
-            pool.get(judge.spec, judge.args),
+            backend,
             cache,
             prompt_version=protocol.prompt.tag,
             priority=PRIORITY_BACKGROUND,
@@ -138,6 +145,8 @@ async def _rejudge_async(
         status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
         return recorder.flush(status)
     finally:
+        if batch:
+            await backend.aclose()  # its pollers
         await pool.aclose()
         if cache is not None:
             cache.close()
@@ -153,6 +162,7 @@ def rejudge(
     cache: str | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    batch: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Judge the run in `source` again; returns the new run directory and its results."""
     run = load_run(source)
@@ -170,5 +180,9 @@ def rejudge(
         raise UserInputError(
             f"--output {out} is the run being judged; pick a new directory (the original stays untouched)"
         )
-    results = asyncio.run(_rejudge_async(run, out, judge, protocol_name, reasks, cache, progress, overwrite))
+    if batch and not judge.spec.startswith("openai/"):
+        raise UserInputError(f"--batch needs an openai/ judge (got {judge.spec}); drop --batch")
+    results = asyncio.run(
+        _rejudge_async(run, out, judge, protocol_name, reasks, cache, progress, overwrite, batch)
+    )
     return out, results

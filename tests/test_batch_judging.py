@@ -96,3 +96,20 @@ def test_killed_while_the_batch_is_in_flight_resumes_without_resubmitting(tmp_pa
     results, convs = read_run(out)
     assert all(t["score"] == 4 for c in convs for t in c["turns"]) and len(convs) == 3
     assert results["usage"]["judge"]["batch"]["resumed"] == len(before)
+
+
+def test_rejudge_a_finished_run_through_the_batch_api(cli, tmp_path):
+    with FakeOpenAIServer(FakeBehaviour(judge_answers=["2"])) as server:
+        args = [a for a in _args(server, tmp_path / "run", tmp_path / "c.sqlite") if a != "--judge-batch"]
+        code, _, err = cli(*args)
+        assert code == 0, err
+        assert not server.batches
+        code, _, err = cli(
+            "judge", tmp_path / "run", "--judge", "openai/fake-2", "--judge-base-url", server.base_url,
+            "--judge-args", FAST, "--batch", "--output", tmp_path / "again", "--cache", tmp_path / "c.sqlite",
+        )  # fmt: skip
+        assert code == 0, err
+        assert server.batches and _sync_judge_calls(server) == 6  # only the first run judged synchronously
+    _, convs = read_run(tmp_path / "again")
+    assert [t["score"] for c in convs for t in c["turns"]] == [2] * 6
+    assert (tmp_path / "again" / "batches.json").is_file()
