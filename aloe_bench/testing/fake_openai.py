@@ -338,8 +338,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--judge-by-content", action="store_true", help="judge score = a hash of the prompt")
+    parser.add_argument(
+        "--latency-sigma", type=float, default=0.0, help="> 0: log-normal latency, median --latency"
+    )
     args = parser.parse_args()
-    behaviour = FakeBehaviour(latency_s=args.latency, judge_by_content=args.judge_by_content)
+    behaviour = FakeBehaviour(
+        latency_s=args.latency, judge_by_content=args.judge_by_content, latency_sigma=args.latency_sigma
+    )
     server = FakeOpenAIServer(behaviour, port=args.port).start()
     print(f"fake OpenAI server on {server.base_url} (latency {args.latency}s); Ctrl-C stops it", flush=True)
     try:
