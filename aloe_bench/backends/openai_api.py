@@ -115,10 +115,18 @@ class OpenAIBackend(Backend):
             from openai import AsyncOpenAI
 
             key = self._api_key()
-            self._endpoints = [
-                Endpoint(url, AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=self.timeout))
-                for url in self.base_urls
-            ]
+            pools = max(1, -(-self.concurrency // (64 * len(self.base_urls))))  # ~64 connections a pool
+
+            def clients(url: str) -> list[Any]:
+                return [
+                    AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=self.timeout)
+                    for _ in range(pools)
+                ]
+
+            self._endpoints = []
+            for url in self.base_urls:
+                pool = clients(url)
+                self._endpoints.append(Endpoint(url, pool[0], clients=pool))
             self._client = self._endpoints[0].client
             self._limiter = AdaptiveConcurrency(self.concurrency)
         return self._client
@@ -167,7 +175,9 @@ class OpenAIBackend(Backend):
                     await asyncio.sleep(hold)
                 # The body goes out as it is: the client's typed `chat.completions.create` spends
                 # ~4 ms of CPU per request re-validating the messages, which caps one driver.
-                raw = await endpoint.client.post("/chat/completions", cast_to=_raw_response_type(), body=body)
+                raw = await endpoint.next_client().post(
+                    "/chat/completions", cast_to=_raw_response_type(), body=body
+                )
                 endpoint.observe(raw.headers)
                 pause = pause_from_headers(raw.headers, 200)
                 if pause:
@@ -235,7 +245,8 @@ class OpenAIBackend(Backend):
 
     async def aclose(self) -> None:
         for endpoint in self._endpoints:
-            await endpoint.client.close()
+            for client in endpoint.clients or [endpoint.client]:
+                await client.close()
         self._endpoints = []
         self._client = None
 
