@@ -259,7 +259,7 @@ def _raw_response_type() -> type:
 
         return httpx2.Response
     except ImportError:
-        import httpx
+        import httpx  # type: ignore[import-not-found,no-redef]
 
         return httpx.Response
 
