@@ -44,6 +44,7 @@ def test_run_at_concurrency_256_settles_under_a_request_rate_limit(tmp_path):
     after = [status for t, status in log if t - start > 10]
     assert len(after) > 100, "the run was too short to show a steady state"
     rejected = sum(s == 429 for s in after) / len(after)
+    print(f"after 10 s: {len(after)} requests, {rejected:.1%} rejected; {len(log)} in all")
     assert rejected < 0.05, f"{rejected:.1%} of requests rejected after the first 10 s"
     usage = results["usage"]["judge"]
     assert usage["concurrency_peak"] <= 256 and usage["concurrency_limit"] < 256  # it backed off

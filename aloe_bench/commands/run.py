@@ -169,6 +169,13 @@ def main(args: argparse.Namespace) -> int:
     if loaded[2] == "multifaceted":
         from aloe_bench.multifaceted import run_multifaceted
 
+        for flag, given in (
+            ("--dry-run", args.dry_run),
+            ("--judge-batch", args.judge_batch),
+            ("--price", args.price),
+        ):
+            if given:
+                raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {loaded[0]}")
         config = build_multifaceted_config(args, loaded)
         _warn_embedded_judge(config.judge.spec)
         out, results = run_multifaceted(config, overwrite=args.overwrite, progress=progress)
