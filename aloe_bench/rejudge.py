@@ -132,21 +132,29 @@ async def _rejudge_async(
     overwrite: bool,
     repeats: int = 1,
     controls: tuple[str, ...] = (),
+    batch: bool = False,
 ) -> dict[str, Any]:
     protocol = get_protocol(protocol_name)
     cache = open_cache(cache_setting)
     pool = BackendPool()
+    backends: list[Any] = []
     try:
         names = judge_role_names(judges)
+        backends = [pool.get(j.spec, j.args) for j in judges]
+        if batch:  # through the Batch API; batches.json in the new run directory makes it resumable
+            from aloe_bench.batch import BatchBackend
+
+            out.mkdir(parents=True, exist_ok=True)
+            backends[0] = BatchBackend(backends[0], out)  # type: ignore[arg-type]
         roles = {
             name: Role(
                 "judge",
-                pool.get(j.spec, j.args),
+                b,
                 cache,
                 prompt_version=protocol.prompt.tag,
                 priority=PRIORITY_BACKGROUND,
             )
-            for name, j in zip(names, judges, strict=True)
+            for name, b in zip(names, backends, strict=True)
         }
         header = _header(
             run, judges, protocol_name, reasks, [r.backend for r in roles.values()], repeats, controls
@@ -201,6 +209,8 @@ async def _rejudge_async(
         status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
         return recorder.flush(status)
     finally:
+        if batch and backends:
+            await backends[0].aclose()  # its pollers
         await pool.aclose()
         if cache is not None:
             cache.close()
@@ -218,6 +228,7 @@ def rejudge(
     cache: str | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    batch: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Judge the run in `source` again (one judge or a panel, `repeats` times each, with validity
     `controls`); returns the new run directory and its results."""
@@ -246,9 +257,23 @@ def rejudge(
         raise UserInputError(
             f"--output {out} is the run being judged; pick a new directory (the original stays untouched)"
         )
+    if batch and (len(judges) > 1 or not judges[0].spec.startswith("openai/")):
+        raise UserInputError(
+            f"--batch needs one openai/ judge (got {', '.join(j.spec for j in judges)}); drop --batch"
+        )
     results = asyncio.run(
         _rejudge_async(
-            run, out, judges, protocol_name, reasks, cache, progress, overwrite, repeats, tuple(controls)
+            run,
+            out,
+            judges,
+            protocol_name,
+            reasks,
+            cache,
+            progress,
+            overwrite,
+            repeats,
+            tuple(controls),
+            batch,
         )
     )
     return out, results

@@ -136,10 +136,16 @@ def _usage_line(results: dict[str, Any]) -> str | None:
     usage = results.get("usage", {})
     if not usage:
         return None
-    parts = [
-        f"{role} {u['calls']} calls/{u['cached']} cached/{u['completion_tokens']} tok"
-        for role, u in usage.items()
-    ]
+    parts = []
+    for role, u in usage.items():
+        part = f"{role} {u['calls']} calls/{u['cached']} cached/{u['completion_tokens']} tok"
+        if u.get("retries") or u.get("throttled"):
+            part += f"/{u.get('retries', 0)} retries ({u.get('throttled', 0)} rate-limited)"
+        if "concurrency_peak" in u and u["calls"]:
+            part += f"/concurrency peak {u['concurrency_peak']} of {u.get('concurrency_max')}"
+        if u.get("cost_usd") is not None:
+            part += f"/${u['cost_usd']:.4f}"
+        parts.append(part)
     return "usage: " + "; ".join(parts)
 
 

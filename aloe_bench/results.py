@@ -192,7 +192,14 @@ def load_run(directory: str | Path) -> Run:
         raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
-    if conv_path.is_file():
+    if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
+        from aloe_bench.journal import merged_conversations
+
+        try:
+            conversations = [ConversationRecord.from_dict(c) for c in merged_conversations(path)]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise UserInputError(f"{conv_path}: malformed conversation ({exc})") from None
+    elif conv_path.is_file():
         # split("\n"), not splitlines(): model text may hold U+2028 or U+0085 inside a JSON string,
         # and splitlines() would cut the record there.
         for lineno, line in enumerate(conv_path.read_text(encoding="utf-8").split("\n"), start=1):

@@ -22,6 +22,7 @@ class Usage:
     # Replies that stopped at max_new_tokens (finish_reason "length"), cached ones included: a cut
     # reply is what the run used, and a role that is always cut needs a larger limit.
     truncated: int = 0
+    retries: int = 0  # requests the backend repeated (429s, server errors, timeouts)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -72,6 +73,7 @@ class Role:
             for i, completion in zip(missing, fresh, strict=True):
                 results[i] = completion
                 self.usage.calls += 1
+                self.usage.retries += completion.retries
                 if completion.ok:
                     self.usage.truncated += completion.finish_reason == "length"
                     self.usage.prompt_tokens += completion.prompt_tokens

@@ -11,17 +11,21 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from aloe_bench import __version__
 from aloe_bench.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
 from aloe_bench.cache import CallCache
 from aloe_bench.config import RoleConfig, RunConfig
+from aloe_bench.cost import Price, batch_discount, role_prices, table_record
 from aloe_bench.errors import UserInputError
+from aloe_bench.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.judge import JudgeStage, PanelJudge, get_protocol
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.paths import default_call_cache
@@ -34,9 +38,10 @@ from aloe_bench.results import (
     RESULTS_FILE,
     ConversationRecord,
     ensure_writable,
+    load_run,
     score_matrix,
     write_conversations,
-    write_json_atomic,
+    write_text_atomic,
 )
 from aloe_bench.roles import Role, Usage
 from aloe_bench.rollout import Rollout, RolloutSettings
@@ -99,7 +104,14 @@ def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
 
 @dataclass
 class RunRecorder:
-    """Keeps results.json and conversations.jsonl current while the run goes (atomic rewrites)."""
+    """Keeps results.json and conversations.jsonl current while the run goes.
+
+    Plain mode (re-judging, Multifaceted): both files are rewritten atomically every `interval_s`.
+    Journaled mode (the ALOE run, `journaled=True` with `out`): turns are appended to
+    `journal.jsonl` as they finish, results.json is rewritten every `interval_s` with cheap metrics
+    (no bootstrap), and conversations.jsonl is compacted from the journal on resume and at the
+    end, so a run's I/O grows with its size, not its square. A conversation that is finished
+    (complete or failed, every reply judged) leaves memory: only its score row stays."""
 
     out: Path | None  # None: only compute results (the lm-eval path, where lm-eval writes the files)
     header: dict[str, Any]
@@ -110,22 +122,128 @@ class RunRecorder:
     usage: Mapping[str, Usage]  # per role, live counters
     backends: Sequence[Backend] = ()  # in-process ones report how they batched
     warnings: list[dict[str, str]] = field(default_factory=list)  # other stages append theirs here
+    role_backends: Mapping[str, Backend] = field(default_factory=dict)  # API ones report rate limits
+    prices: Mapping[str, Price | None] = field(default_factory=dict)  # per role, for `cost_usd`
+    batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
+    journaled: bool = False
     _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
+    _journal: Journal | None = field(default=None, init=False)
+    _index: dict[str, int] = field(default_factory=dict, init=False)
+    _rows: dict[int, list[float] | None] = field(default_factory=dict, init=False)  # released: row or None
+    bytes_written: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.journaled and self.out is not None:
+            self._journal = Journal(self.out)
+            self._index = {c.id: i for i, c in enumerate(self.conversations)}
 
     def mark_dirty(self) -> None:
         self._dirty = True
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush("running")
 
+    # -- the journal ------------------------------------------------------------------------------------
+    def restore(self) -> list[tuple[ConversationRecord, int]]:
+        """Bring back what an earlier attempt at this same run recorded (conversations.jsonl with its
+        journal replayed), compact it, and return the (conversation, turn index) pairs still to judge.
+        Failed conversations and failed judgements are retried, as a re-run always did."""
+        if self._journal is None or self.out is None:
+            return []
+        if not self._same_run_on_disk():  # a fresh start: readers find every conversation, not yet run
+            (self.out / JOURNAL_FILE).unlink(missing_ok=True)
+            self.bytes_written += self._journal.compact(c.to_dict() for c in self.conversations)
+            return []
+        order = [(c.id, c.persona) for c in self.conversations]
+        for conv, data in zip(self.conversations, _aligned(self.out, order), strict=True):
+            if data is not None:
+                rec = ConversationRecord.from_dict(data)
+                conv.turns, conv.status, conv.error, conv.meta = rec.turns, rec.status, rec.error, rec.meta
+        self.bytes_written += self._journal.compact(c.to_dict() for c in self.conversations)
+        todo = []
+        for conv in self.conversations:
+            if conv.status == "failed":  # retried: its last, unanswered turn is asked again
+                while conv.turns and conv.turns[-1].assistant is None:
+                    conv.turns.pop()
+                conv.status, conv.error = "running", None
+                self._append({"id": conv.id, "status": "running", "error": None, "turns": len(conv.turns)})
+            if conv.status == "running" and len(conv.turns) >= self.turns:
+                conv.status = "complete"  # its last turn was logged, its completion was not
+            for i, turn in enumerate(conv.turns):
+                if turn.assistant is not None and (not turn.judged or turn.judge_error is not None):
+                    turn.judged = False
+                    todo.append((conv, i))
+            self._release_if_finished(conv)
+        return todo
+
+    def _same_run_on_disk(self) -> bool:
+        assert self.out is not None
+        try:
+            previous = json.loads((self.out / RESULTS_FILE).read_text()).get("config_hash")
+        except (OSError, json.JSONDecodeError):
+            return False
+        return previous == self.header.get("config_hash")
+
+    def _append(self, event: dict[str, Any]) -> None:
+        if self._journal is not None:
+            self._journal.append(event)
+
+    def turn_done(self, conv: ConversationRecord, index: int) -> None:
+        """Turn `index` got its reply: log it whole."""
+        self._append({"id": conv.id, "turn": index, "set": conv.turns[index].to_dict()})
+        if index + 1 >= self.turns:  # its last turn: the rollout marks it complete right after
+            self._append({"id": conv.id, "status": "complete", "error": None})
+        self.mark_dirty()
+
+    def judged(self, conv: ConversationRecord, index: int) -> None:
+        """Turn `index` was judged: log what the judge stage set (not the texts again)."""
+        fields = conv.turns[index].to_dict()
+        fields.pop("user", None)
+        fields.pop("assistant", None)
+        self._append({"id": conv.id, "turn": index, "set": fields})
+        self._release_if_finished(conv)
+        self.mark_dirty()
+
+    def failed(self, conv: ConversationRecord) -> None:
+        if conv.turns and conv.turns[-1].assistant is None:  # the turn whose reply failed is kept
+            self._append({"id": conv.id, "turn": len(conv.turns) - 1, "set": conv.turns[-1].to_dict()})
+        self._append({"id": conv.id, "status": conv.status, "error": conv.error})
+        self._release_if_finished(conv)
+        self.mark_dirty()
+
+    def _release_if_finished(self, conv: ConversationRecord) -> None:
+        """A finished conversation is on disk (journal): keep only its score row in memory."""
+        if self._journal is None or conv.status == "running":
+            return
+        if any(t.assistant is not None and not t.judged for t in conv.turns):
+            return
+        index = self._index[conv.id]
+        self._rows[index] = _score_row(conv, self.turns) if conv.status == "complete" else None
+        conv.turns = []
+
+    # -- results ----------------------------------------------------------------------------------------
     def metrics(self, with_ci: bool) -> dict[str, Any]:
         """The task's metrics over the conversations so far (other tasks override this)."""
-        scores = score_matrix(self.conversations, self.turns)
-        clusters = [persona_key(c) for c in self.conversations if c.status == "complete"]
+        if self._journal is None:
+            complete = [c for c in self.conversations if c.status == "complete"]
+            scores = score_matrix(self.conversations, self.turns)
+        else:  # released conversations keep their score row (and their meta), not their turns
+            rows, complete = [], []
+            for i, conv in enumerate(self.conversations):
+                row = self._rows.get(i)
+                if i not in self._rows and conv.status == "complete":
+                    row = _score_row(conv, self.turns)
+                if row is not None:
+                    rows.append(row)
+                    complete.append(conv)
+            scores = np.array(rows, dtype=float).reshape(len(rows), self.turns)
         return alignment_metrics(
-            scores, seed=self.seed, n_bootstrap=self.n_bootstrap if with_ci else 0, clusters=clusters
+            scores,
+            seed=self.seed,
+            n_bootstrap=self.n_bootstrap if with_ci else 0,
+            clusters=[persona_key(c) for c in complete],
         )
 
     def results(self, status: str, with_ci: bool) -> dict[str, Any]:
@@ -133,7 +251,7 @@ class RunRecorder:
         failed = [c for c in self.conversations if c.status == "failed"]
         metrics["failed"] = len(failed)
         metrics["planned"] = len(self.conversations)
-        usage = {name: u.to_dict() for name, u in self.usage.items()}
+        usage = {name: self._usage(name, u) for name, u in self.usage.items()}
         results = {
             **self.header,
             "status": status,
@@ -151,20 +269,84 @@ class RunRecorder:
         }
         if with_ci:  # judge reliability and validity: computed once the run stops, not every flush
             trust = trust_sections(
-                self.conversations, self.turns, seed=self.seed, n_bootstrap=self.n_bootstrap
+                self._finished_conversations(), self.turns, seed=self.seed, n_bootstrap=self.n_bootstrap
             )
             if trust:
                 results["reliability"], results["validity"] = trust["reliability"], trust["validity"]
                 results["warnings"] = merge_warnings(results["warnings"], trust["warnings"])
         return results
 
+    def _finished_conversations(self) -> list[ConversationRecord]:
+        """Every conversation whole, for the end-of-run statistics that need its judgements: journaled
+        runs released finished ones from memory, so they are read back from the compacted file."""
+        if self._journal is None or self.out is None:
+            return self.conversations
+        return load_run(self.out).conversations
+
+    def _usage(self, name: str, usage: Usage) -> dict[str, Any]:
+        record = usage.to_dict()
+        backend = self.role_backends.get(name)
+        if backend is not None and hasattr(backend, "rate_stats"):
+            # Counted per backend: roles that share one (same spec and args) show the same figures.
+            stats = backend.rate_stats()
+            stats.pop("retries", None)  # the role's own count is in `usage.retries`
+            record.update(stats)
+        price = self.prices.get(name)
+        if price is not None:  # the calls this invocation made (cached ones were paid before)
+            discount = batch_discount() if name in self.batch_roles else 1.0
+            record["cost_usd"] = round(
+                price.cost(usage.prompt_tokens, usage.completion_tokens, discount=discount), 6
+            )
+        elif name in self.prices:
+            record["cost_usd"] = None  # an API model with no known price
+        return record
+
     def flush(self, status: str) -> dict[str, Any]:
-        results = self.results(status, with_ci=status != "running")
+        final = status != "running"
+        if self.out is not None and self._journal is not None and final:
+            self.bytes_written += self._journal.compact(self._current_conversations())
+        results = self.results(status, with_ci=final)
         if self.out is not None:
-            write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
-            write_json_atomic(self.out / RESULTS_FILE, results)
+            if self._journal is None:
+                write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
+            else:
+                results["io"] = {"bytes_written": self.bytes_written}
+            text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+            write_text_atomic(self.out / RESULTS_FILE, text)
+            self.bytes_written += len(text.encode("utf-8"))
         self._dirty, self._last = False, time.perf_counter()
         return results
+
+    def _current_conversations(self) -> Iterator[dict[str, Any]]:
+        """Every conversation in persona order: released ones rebuilt from disk, the rest from memory."""
+        assert self.out is not None
+        order = [(c.id, c.persona) for c in self.conversations]
+        for i, (conv, data) in enumerate(zip(self.conversations, _aligned(self.out, order), strict=True)):
+            if i in self._rows and data is not None:
+                record = ConversationRecord.from_dict(data)  # the same fields as from memory
+                record.status, record.error = conv.status, conv.error  # memory has the last word
+                yield record.to_dict()
+            else:
+                yield conv.to_dict()
+
+
+def _aligned(directory: Path, order: list[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any] | None]:
+    """The conversations on disk (compacted file + journal) in `order`, None where there is none."""
+    base = read_conversation_lines(directory / CONVERSATIONS_FILE)
+    events = group_events(directory / JOURNAL_FILE)
+    for conv_id, persona in order:
+        if conv_id in base or conv_id in events:
+            yield rebuild(conv_id, persona, base.pop(conv_id, None), events.pop(conv_id, []))
+        else:
+            yield None
+
+
+def _score_row(conv: ConversationRecord, turns: int) -> list[float]:
+    row = [float("nan")] * turns
+    for k, turn in enumerate(conv.turns[:turns]):
+        if turn.score is not None:
+            row[k] = float(turn.score)
+    return row
 
 
 def persona_set_record(personas: PersonaSet) -> dict[str, Any]:
@@ -206,7 +388,12 @@ def recorder_for(
     """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
     (distinct) backends."""
     backends = list({id(r.backend): r.backend for r in roles.values()}.values())
-    return recorder(usage={name: r.usage for name, r in roles.items()}, backends=backends, **kwargs)
+    return recorder(
+        usage={name: r.usage for name, r in roles.items()},
+        backends=backends,
+        role_backends={name: r.backend for name, r in roles.items()},
+        **kwargs,
+    )
 
 
 async def run_engine(
@@ -218,6 +405,8 @@ async def run_engine(
     out: Path | None,
     progress_enabled: bool | None = None,
     backends: Mapping[str, Backend] | None = None,
+    price_overrides: Mapping[str, Price] | None = None,
+    judge_batch: bool = False,
 ) -> tuple[dict[str, Any], list[ConversationRecord]]:
     """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
 
@@ -237,6 +426,10 @@ async def run_engine(
         config.concurrency,
         backends,
     )
+    if judge_batch:  # the judge goes through the Batch API; its ids are kept in the run directory
+        from aloe_bench.batch import BatchBackend
+
+        backend["judge"] = BatchBackend(backend["judge"], out)  # type: ignore[arg-type]
     judge_roles = {
         name: Role(
             "judge",  # the cache key's role: one judge's calls are the same whatever the panel
@@ -274,12 +467,30 @@ async def run_engine(
         turns=config.turns,
         seed=config.seed,
         n_bootstrap=config.n_bootstrap,
+        journaled=out is not None,
+        prices=_priced_roles(
+            {
+                "model": config.model.spec,
+                "simulator": config.simulator.spec,
+                **{n: r.backend.spec for n, r in usage_roles.items() if n.startswith("judge")},
+            },
+            price_overrides,
+        ),
+        batch_roles=frozenset({"judge"} if judge_batch else ()),
     )
+    header["pricing"] = {
+        "table": table_record(),
+        "roles": {
+            r: p and {"input": p.input, "output": p.output, "source": p.source}
+            for r, p in recorder.prices.items()
+        },
+    }
+    to_judge = recorder.restore()  # an earlier attempt's turns come back from the run directory
     progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
 
     def on_judged(conv, index):
         progress.judged_one(index + 1)
-        recorder.mark_dirty()
+        recorder.judged(conv, index)
 
     judge_stage = JudgeStage(
         None,
@@ -300,9 +511,10 @@ async def run_engine(
     def on_progress(event, conv, k):
         if event == "turn":
             progress.turn_done(k)
+            recorder.turn_done(conv, k - 1)
         else:
             progress.conversation_failed()
-        recorder.mark_dirty()
+            recorder.failed(conv)
 
     rollout = Rollout(
         simulator=roles["simulator"],
@@ -321,6 +533,8 @@ async def run_engine(
     )
     recorder.flush("running")
     try:
+        for conv, index in to_judge:
+            judge_stage.submit(conv, index)
         await rollout.run(conversations)
         await judge_stage.drain()
     except BaseException:
@@ -329,6 +543,8 @@ async def run_engine(
         raise
     finally:
         progress.close()
+        if judge_batch:
+            await roles["judge"].backend.aclose()  # its pollers; the wrapped client is the pool's
     status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
     return recorder.flush(status), conversations
 
@@ -394,6 +610,19 @@ def epoch_conversations(personas: PersonaSet, epochs: int) -> list[ConversationR
     ]
 
 
+def _priced_roles(specs: Mapping[str, str], overrides: Mapping[str, Price] | None) -> dict[str, Price | None]:
+    """The price of each API role (None: no known price); in-process roles are left out. A panel
+    judge (`judge:LABEL`) and its swap-control calls (`judge:LABEL:swap`) take the judge's override."""
+    overrides = dict(overrides or {})
+    for name in specs:
+        if name.startswith("judge:") and "judge" in overrides:
+            overrides.setdefault(name, overrides["judge"])
+    prices = role_prices(dict(specs), overrides)
+    return {
+        r: p for r, p in prices.items() if p is not None or normalize_spec(specs[r]).startswith("openai/")
+    }
+
+
 async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
     cache = open_cache(prepared.config.cache)
     try:
@@ -404,6 +633,8 @@ async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> di
             cache=cache,
             out=prepared.out,
             progress_enabled=progress_enabled,
+            price_overrides=prepared.prices,
+            judge_batch=prepared.judge_batch,
         )
         return results
     finally:
@@ -420,6 +651,8 @@ class PreparedRun:
     out: Path
     personas: PersonaSet
     pool: BackendPool
+    prices: dict[str, Price] = field(default_factory=dict)  # --price overrides, by role
+    judge_batch: bool = False  # --judge-batch
 
 
 def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:

@@ -24,7 +24,7 @@ from aloe_bench.runner import run_benchmark
 
 
 @contextmanager
-def latency_server(latency: float):
+def latency_server(latency: float, sigma: float = 0.0):
     """The fault-injection server in its own process, as a real server would be."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -38,6 +38,8 @@ def latency_server(latency: float):
             str(port),
             "--latency",
             str(latency),
+            "--latency-sigma",
+            str(sigma),
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -59,6 +59,9 @@ def test_resume_after_kill_9_repeats_no_finished_call(tmp_path, embedded_checkpo
     usage = results["usage"]
     replayed = sum(u["cached"] for u in usage.values())
     fresh = sum(u["calls"] for u in usage.values())
-    assert replayed == survived  # every call that finished before the kill was replayed, none redone
+    # Turns the journal kept come back without any call; the rest replay from the cache: at most
+    # every call that finished before the kill is replayed, and none is redone (every fresh call
+    # added a new key to the cache).
+    assert replayed <= survived
     assert fresh > 0  # and the rest was made now
     assert _cached_calls(cache) == survived + fresh

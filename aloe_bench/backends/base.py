@@ -58,6 +58,7 @@ class Completion:
     completion_tokens: int = 0
     error: str | None = None
     cached: bool = False
+    retries: int = 0  # attempts the backend repeated before this answer (rate limits, server errors)
 
     @property
     def ok(self) -> bool:

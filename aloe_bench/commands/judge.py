@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="no call cache (and so no resume)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="judge through the OpenAI Batch API (openai/ judges; half price; resumable by batch id)",
+    )
     p.set_defaults(func=main)
 
 
@@ -74,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
         cache="" if args.no_cache else args.cache,
         progress=False if args.no_progress else None,
         overwrite=args.overwrite,
+        batch=args.batch,
     )
     print(summary_table(results, str(out)))
     report_after_command(out)

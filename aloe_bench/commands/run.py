@@ -109,6 +109,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     from aloe_bench.commands.audit import add_audit_arguments
 
     add_audit_arguments(p)
+    sc = p.add_argument_group("scale and cost")
+    sc.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the planned calls and an estimate of tokens and cost per role, then exit (no model call)",
+    )
+    sc.add_argument(
+        "--price",
+        action="append",
+        metavar="ROLE=IN,OUT",
+        help="price of a role in $ per million prompt,completion tokens (overrides prices.yaml); repeatable",
+    )
+    sc.add_argument(
+        "--judge-batch",
+        action="store_true",
+        help="send judge requests through the OpenAI Batch API (openai/ judges; half price, hours of latency)",
+    )
     p.set_defaults(func=main)
 
 
@@ -180,16 +197,32 @@ def main(args: argparse.Namespace) -> int:
 
         if args.audit:
             raise UserInputError("--audit is for ALOE tasks: a Multifaceted run has no simulated user")
+        for flag, given in (
+            ("--dry-run", args.dry_run),
+            ("--judge-batch", args.judge_batch),
+            ("--price", args.price),
+        ):
+            if given:
+                raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {loaded[0]}")
         config = build_multifaceted_config(args, loaded)
         _warn_embedded_judge(config.judge.spec)
         out, results = run_multifaceted(config, overwrite=args.overwrite, progress=progress)
         print(rubric_summary(results, str(out)))
         what = "instance(s)"
     else:
+        from aloe_bench.cost import parse_price_flags
         from aloe_bench.runner import execute_run, prepare_run
 
         config = build_config(args, loaded)
+        prices = parse_price_flags(args.price)
+        if args.judge_batch:
+            if len(config.judges) > 1:
+                raise UserInputError("--judge-batch takes one judge for now; drop it or the extra --judge")
+            _check_batch_judge(config.judge.spec)
+        if args.dry_run:
+            return _dry_run(config, prices, args.judge_batch)
         prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
+        prepared.prices, prepared.judge_batch = prices, args.judge_batch
         _warn_embedded_judge(config.judge.spec)
         _warn_greedy_repeats(config)
         audit = _audit_options(args)  # bad audit flags fail before the run, not after it
@@ -231,6 +264,24 @@ def _announce(config: RunConfig, conversations: int) -> None:
     busy = cpu_contention()
     if busy:
         print(busy, file=sys.stderr)
+
+
+def _dry_run(config: RunConfig, prices: dict, judge_batch: bool) -> int:
+    from aloe_bench.dry_run import estimate_run, format_estimate
+    from aloe_bench.personas import load_persona_set
+
+    config.validate()
+    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
+    print(format_estimate(estimate_run(config, personas, prices, judge_batch=judge_batch)))
+    return 0
+
+
+def _check_batch_judge(spec: str) -> None:
+    """Only OpenAI's API (or a server with its files and batches endpoints) has a Batch API."""
+    from aloe_bench.backends import normalize_spec
+
+    if not normalize_spec(spec).startswith("openai/"):
+        raise UserInputError(f"--judge-batch needs an openai/ judge (got {spec}); drop --judge-batch")
 
 
 def _warn_embedded_judge(spec: str) -> None:
