@@ -106,7 +106,8 @@ def _trust_columns(info: RunInfo) -> dict[str, Any]:
     between = (rel.get("between_judges") or {}).get("alpha")
     alphas = [j.get("test_retest_alpha") for j in (rel.get("judges") or {}).values()]
     alphas = [a for a in alphas if a is not None]
-    worst = min(swap.values(), key=lambda s: s["auc"]) if swap else {}
+    # The least discriminating judge: one with no valid swap pair (auc None) counts as the worst.
+    worst = min(swap.values(), key=lambda s: (s["auc"] is not None, s["auc"] or 0.0)) if swap else {}
     auc_ci = worst.get("auc_ci") or [None, None]
     return {
         "panel_alpha": between if between is not None else (min(alphas) if alphas else None),

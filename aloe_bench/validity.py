@@ -151,10 +151,15 @@ def swap_validity(
 ) -> dict[str, dict[str, Any]]:
     """Per judge: discrimination and AUC with persona-clustered bootstrap CIs (empty: no control ran)."""
     out: dict[str, dict[str, Any]] = {}
+    ran = any("swap_judgements" in t.extra for c in conversations for t in c.turns)
     for label in judge_labels(conversations):
         by_persona = swap_pairs(conversations, label)
         groups = [np.array(v, dtype=float) for v in by_persona.values() if v]
         if not groups:
+            if ran:  # the control ran, but no turn has a valid score for both personas
+                out[label] = {"discrimination": None, "discrimination_ci": None, "auc": None}
+                out[label].update({"auc_ci": None, "n": 0, "personas": 0})
+                out[label].update({"mean_true": None, "mean_swapped": None})
             continue
         pairs = np.concatenate(groups)
         out[label] = {
@@ -228,7 +233,15 @@ def validity_warnings(validity: dict[str, Any]) -> list[dict[str, str]]:
     found = []
     for label, s in (validity.get("swap") or {}).items():
         ci = s.get("auc_ci")
-        if ci and ci[0] is not None and ci[0] <= 0.5 <= ci[1]:
+        if s.get("n") == 0:
+            found.append(
+                {
+                    "code": "judge-no-discrimination",
+                    "message": f"judge {label}: the persona-swap control has no turn the judge scored for "
+                    "both personas (n=0), so nothing shows that its scores measure personalization",
+                }
+            )
+        elif ci and ci[0] is not None and ci[0] <= 0.5 <= ci[1]:
             found.append(
                 {
                     "code": "judge-no-discrimination",

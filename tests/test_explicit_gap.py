@@ -94,7 +94,10 @@ def test_gap_prints_per_turn_differences_with_cis(two_runs, cli, tmp_path):
     hidden, stated = load_run(two_runs[0]), load_run(two_runs[1])
     a, b = score_matrix(hidden.conversations, 2), score_matrix(stated.conversations, 2)  # same persona order
     lines = out.splitlines()
-    assert lines[0].startswith("Inference gap") and "(2 paired)" in lines[0]
+    # A persona pairs when the judge scored it in both runs (its mean over turns exists in each).
+    paired = int(np.sum(~np.all(np.isnan(a), axis=1) & ~np.all(np.isnan(b), axis=1)))
+    assert lines[0].startswith("Inference gap") and f"({paired} paired)" in lines[0]
+    assert result["overall"]["n"] == paired
     for k, row in enumerate(result["turns"]):
         both = ~np.isnan(a[:, k]) & ~np.isnan(b[:, k])
         assert row["gap"] == pytest.approx(np.mean(b[both, k] - a[both, k]), abs=1e-6)

@@ -17,10 +17,13 @@ def test_embedded_run_with_swap_control_reports_the_judge_auc(cli, tmp_path):
     assert code == 0, err
     assert "judge calls planned: 2 (one judge, once per turn)" in err and "+ 2 swap control" in err
     results = json.loads((out / "results.json").read_text())
-    swap = results["validity"]["swap"].get("embedded")
-    if swap:  # the 135M judge may leave a turn unscored; then there is no pair to report
+    swap = results["validity"]["swap"]["embedded"]
+    if swap["n"]:  # the 135M judge may leave a turn unscored; then there is no pair to report
         assert 0 <= swap["auc"] <= 1 and swap["n"] <= 2
         assert "swap AUC" in stdout
+    else:  # no pair: nothing shows the judge discriminates, and the run says so
+        assert swap["auc"] is None
+        assert "judge-no-discrimination" in {w["code"] for w in results["warnings"]}
     usage = results["usage"]
     assert usage["judge:embedded:swap"]["calls"] >= 2  # one per turn, plus re-asks
     conv = [json.loads(line) for line in (out / "conversations.jsonl").read_text().splitlines()]
