@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from aloe_bench.results import CONVERSATIONS_FILE
+from aloe_bench.results import CONVERSATIONS_FILE, write_lines_atomic
 
 JOURNAL_FILE = "journal.jsonl"
 
@@ -136,22 +135,3 @@ class Journal:
         if self.path.exists():
             os.unlink(self.path)
         return written
-
-
-def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
-    """As `write_text_atomic`, streamed line by line (a large run's file never sits in memory)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    written = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line)
-                written += len(line.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return written

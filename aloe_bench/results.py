@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,19 @@ class ConversationRecord:
         )
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
+    """Write `lines` to `path` through a temp file and a rename (a reader never sees half a file,
+    a kill leaves the old one), streamed so a large run's file never sits in memory, with the mode
+    the umask allows. Returns the bytes written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    written = 0
     try:
         chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            for line in lines:
+                f.write(line)
+                written += len(line.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -98,6 +105,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return written
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_lines_atomic(path, [text])
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aloe_bench.cache import CallCache
+from aloe_bench.journal import Journal
 from aloe_bench.leaderboard import publish
 from aloe_bench.results import write_json_atomic, write_text_atomic
 from aloe_bench.testing.runs import write_synthetic_run
@@ -36,7 +37,11 @@ def test_every_result_file_gets_the_mode_the_umask_allows(tmp_path, umask):
     written = publish(board, command="aloe-bench leaderboard --publish board")
     cache = CallCache(tmp_path / "cache" / "calls.sqlite")
     cache.close()
+    journaled = tmp_path / "journaled"  # an ALOE run's conversations.jsonl: compacted from its journal
+    journaled.mkdir()
+    Journal(journaled).compact([{"id": "p1", "persona": {}, "status": "complete", "turns": []}])
     files = [
+        journaled / "conversations.jsonl",
         tmp_path / "r.json",
         tmp_path / "t.txt",
         run / "results.json",
