@@ -1,5 +1,9 @@
 """Errors a user can act on: the CLI prints them as one line and exits non-zero, without a traceback."""
 
+# Exit codes of `aloe-bench` and `aloe-train`; here (not in the CLI) so any layer can name them.
+EXIT_USER_ERROR = 2
+EXIT_FAILED_CONVERSATIONS = 3
+
 
 class AloeError(Exception):
     """Base class: the message names the problem and the fix."""

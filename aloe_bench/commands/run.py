@@ -186,7 +186,7 @@ def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> Multif
 
 
 def main(args: argparse.Namespace) -> int:
-    from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
+    from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.report import rubric_summary, summary_table
     from aloe_bench.viewer import report_after_command
 
