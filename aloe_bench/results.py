@@ -31,7 +31,9 @@ CONVERSATIONS_FILE = "conversations.jsonl"
 class TurnRecord:
     user: str
     assistant: str | None = None
-    score: int | None = None
+    # An ALOE turn: the judge's 1-5 (an int), or the mean over a judge panel / repeats (a float);
+    # a Multifaceted turn: the instance's mean rubric score (a float).
+    score: int | float | None = None
     judge_raw: str | None = None
     judge_attempts: int = 0
     judge_error: str | None = None

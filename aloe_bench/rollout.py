@@ -74,7 +74,7 @@ async def simulated_user_message(
             messages = [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n({nudge})"}]
         seed = request_seed(run_seed, conversation_id, turn, "simulator", attempt)
         out = await simulator.generate_one(ChatRequest(messages, settings.with_seed(seed)))
-        if not out.ok:
+        if not out.ok or out.text is None:
             last_error = out.error
             continue
         text = clean_user_message(out.text)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -382,9 +382,17 @@ def run_header(
 _Recorder = TypeVar("_Recorder", bound=RunRecorder)
 
 
+@overload
+def recorder_for(roles: Mapping[str, Role], **kwargs: Any) -> RunRecorder: ...
+
+
+@overload
+def recorder_for(roles: Mapping[str, Role], recorder: type[_Recorder], **kwargs: Any) -> _Recorder: ...
+
+
 def recorder_for(
-    roles: Mapping[str, Role], recorder: type[_Recorder] = RunRecorder, **kwargs: Any
-) -> _Recorder:
+    roles: Mapping[str, Role], recorder: type[RunRecorder] = RunRecorder, **kwargs: Any
+) -> RunRecorder:
     """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
     (distinct) backends."""
     backends = list({id(r.backend): r.backend for r in roles.values()}.values())

@@ -173,6 +173,7 @@ class BatchingBackend(Backend):
             self._pending.append((priority, self._arrivals, req, fut))
             self._arrivals += 1
             futures.append(fut)
+        assert self._wake is not None  # made with the worker, above
         self._wake.set()
         return list(await asyncio.gather(*futures))
 

@@ -221,7 +221,7 @@ def write_report_run(
             turn = TurnRecord(
                 user=user,
                 assistant=reply,
-                score=score,  # type: ignore[arg-type]  # a panel mean is a float (shared contract)
+                score=score,  # a panel mean is a float (shared contract)
                 judge_raw=judge_raw,
                 judge_attempts=max(j["attempts"] for j in judgements),
                 judged=True,
