@@ -24,6 +24,10 @@ from aloe_bench.filemodes import chmod_as_created
 from aloe_bench.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
+# The run-log format this code writes (results.json `format_version`). Runs written before the field
+# existed are format 0; they read as they are (format 1 only adds the field). Bump it when a
+# change needs migrating old runs on read (in `load_run`), and add the migration there.
+FORMAT_VERSION = 1
 CONVERSATIONS_FILE = "conversations.jsonl"
 
 
@@ -145,6 +149,7 @@ class Run:
     path: Path
     results: dict[str, Any]
     conversations: list[ConversationRecord]
+    format_version: int = FORMAT_VERSION  # as written on disk (0: before the field existed)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -192,6 +197,7 @@ def load_run(directory: str | Path) -> Run:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
+    version = results_format_version(results, results_path)
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
     if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
@@ -210,4 +216,21 @@ def load_run(directory: str | Path) -> Run:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
-    return Run(path, results, conversations)
+    return Run(path, results, conversations, format_version=version)
+
+
+def results_format_version(results: Any, where: Path) -> int:
+    """The run-log format of a parsed results.json: 0 without the field; a newer format than this
+    code knows (or a malformed one) is refused, since its fields may not mean what this code reads."""
+    if not isinstance(results, dict):
+        raise UserInputError(f"{where}: not a results.json (a JSON object was expected)")
+    version = results.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise UserInputError(f"{where}: format_version must be a whole number >= 0, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise UserInputError(
+            f"{where}: format_version {version} was written by a newer aloe-bench; upgrade it "
+            f"(pip install -U aloe-bench; this one reads formats up to {FORMAT_VERSION})"
+        )
+    # Format 0 -> 1 changes nothing in the data: the version is recorded on the Run only.
+    return version

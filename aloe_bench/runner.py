@@ -35,6 +35,7 @@ from aloe_bench.prompts import load_prompt
 from aloe_bench.provenance import machine, package_versions
 from aloe_bench.results import (
     CONVERSATIONS_FILE,
+    FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
     ensure_writable,
@@ -253,7 +254,8 @@ class RunRecorder:
         metrics["planned"] = len(self.conversations)
         usage = {name: self._usage(name, u) for name, u in self.usage.items()}
         results = {
-            **self.header,
+            "format_version": FORMAT_VERSION,
+            **{k: v for k, v in self.header.items() if k != "format_version"},
             "status": status,
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),

@@ -23,6 +23,7 @@ from aloe_bench.metrics import alignment_metrics
 from aloe_bench.personas import load_demo
 from aloe_bench.results import (
     CONVERSATIONS_FILE,
+    FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
     TurnRecord,
@@ -261,6 +262,7 @@ def write_report_run(
     metrics["planned"] = personas
     label = f"{model} {INJECTIONS[0]}" if injection else model
     results = {
+        "format_version": FORMAT_VERSION,
         "aloe_bench_version": "synthetic",
         "label": label,
         "config": {
