@@ -114,12 +114,6 @@ class Rollout:
         self.on_progress = on_progress or (lambda event, conv, turn: None)
 
     # -- messages each role sees ----------------------------------------------------------------------
-    def simulator_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
-        """Role-flipped: the persona's own messages are its assistant turns."""
-        return simulator_messages(
-            self.simulator_prompt, conv.persona, [(t.user, t.assistant) for t in conv.turns]
-        )
-
     def model_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
         """What the model under test sees: the chat so far (and the persona only in explicit mode)."""
         messages: list[dict[str, str]] = []

@@ -128,7 +128,6 @@ class RunRecorder:
     batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
     journaled: bool = False
-    _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
     _journal: Journal | None = field(default=None, init=False)
@@ -142,7 +141,7 @@ class RunRecorder:
             self._index = {c.id: i for i, c in enumerate(self.conversations)}
 
     def mark_dirty(self) -> None:
-        self._dirty = True
+        """Something changed: flushed to disk at most every `interval_s` (and always at the end)."""
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush("running")
 
@@ -316,7 +315,7 @@ class RunRecorder:
             text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
             write_text_atomic(self.out / RESULTS_FILE, text)
             self.bytes_written += len(text.encode("utf-8"))
-        self._dirty, self._last = False, time.perf_counter()
+        self._last = time.perf_counter()
         return results
 
     def _current_conversations(self) -> Iterator[dict[str, Any]]:

@@ -57,7 +57,6 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
-    cached: bool = False
     retries: int = 0  # attempts the backend repeated before this answer (rate limits, server errors)
 
     @property
