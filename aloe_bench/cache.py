@@ -60,7 +60,7 @@ class CallCache:
         if row is None:
             return None
         data = json.loads(row[0])
-        return Completion(**data, cached=True)
+        return Completion(**data)
 
     def put(self, key: str, role: str, spec: str, completion: Completion) -> None:
         if not completion.ok:

@@ -14,7 +14,7 @@ import os
 import sys
 
 from aloe_bench import __version__
-from aloe_bench.errors import AloeError
+from aloe_bench.errors import EXIT_USER_ERROR, AloeError
 
 COMMANDS = [
     "run",
@@ -31,9 +31,6 @@ COMMANDS = [
     "lm_eval",
     "embedded_path",
 ]
-
-EXIT_USER_ERROR = 2
-EXIT_FAILED_CONVERSATIONS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:

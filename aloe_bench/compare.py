@@ -64,7 +64,7 @@ def wilcoxon_p(differences: np.ndarray) -> tuple[float | None, float | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.wilcoxon(differences)
-    return _clean(result.statistic), _clean(result.pvalue)
+    return _clean(float(result.statistic)), _clean(float(result.pvalue))
 
 
 def bootstrap_mean_ci(

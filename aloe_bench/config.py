@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -166,20 +166,3 @@ class RunConfig:
 
         personas = self.task or Path(self.personas).stem
         return Path("runs") / f"{slug(personas)}__{slug(normalize_spec(self.model.spec).replace('/', '_'))}"
-
-    def with_overrides(self, **overrides: Any) -> RunConfig:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def role_from_dict(data: dict[str, Any] | str) -> RoleConfig:
-    if isinstance(data, str):
-        return RoleConfig(data)
-    allowed = {f.name for f in fields(RoleConfig)}
-    unknown = set(data) - allowed
-    if unknown:
-        raise UserInputError(f"unknown role settings: {', '.join(sorted(unknown))}")
-    return RoleConfig(**data)
-
-
-def to_jsonable(obj: Any) -> Any:
-    return asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj

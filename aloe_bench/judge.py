@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from aloe_bench.backends import ChatRequest, Completion, GenerationSettings
 from aloe_bench.errors import UserInputError
@@ -129,9 +129,15 @@ def parse_after_marker(text: str | None, marker: str, low: int = 1, high: int = 
     return _to_int(found.group(1), low, high)
 
 
+S = TypeVar("S")
+
+
 @dataclass
-class Judgement:
-    score: int | None
+class Judgement(Generic[S]):
+    """One parsed answer of a judge-like role: `score` is what `parse` read (an ALOE score, an
+    extraction dict, a pairwise choice...), None when no attempt could be read."""
+
+    score: S | None
     raw: str | None
     attempts: int
     error: str | None = None
@@ -189,15 +195,37 @@ def get_protocol(name: str) -> JudgeProtocol:
     return PROTOCOLS[name]
 
 
+@overload
 async def judge_with_reasks(
     role: Any,
     messages: list[dict[str, str]],
     settings: GenerationSettings,
     reask_text: str,
     max_reasks: int,
-    parse=parse_score,
-    reask_parse=None,
-) -> Judgement:
+) -> Judgement[int]: ...
+
+
+@overload
+async def judge_with_reasks(
+    role: Any,
+    messages: list[dict[str, str]],
+    settings: GenerationSettings,
+    reask_text: str,
+    max_reasks: int,
+    parse: Callable[[str], S | None],
+    reask_parse: Callable[[str], S | None] | None = None,
+) -> Judgement[S]: ...
+
+
+async def judge_with_reasks(
+    role: Any,
+    messages: list[dict[str, str]],
+    settings: GenerationSettings,
+    reask_text: str,
+    max_reasks: int,
+    parse: Callable[[str], Any] = parse_score,
+    reask_parse: Callable[[str], Any] | None = None,
+) -> Judgement[Any]:
     """Ask, parse, and on an unreadable answer ask again with a format reminder (bounded).
     `reask_parse` (default: `parse`) reads the answers to the reminders, which only ask for the score."""
     history: list[str] = []
@@ -206,17 +234,18 @@ async def judge_with_reasks(
         completion: Completion = await role.generate_one(
             ChatRequest(convo, settings.with_seed((settings.seed or 0) + attempt - 1))
         )
-        if not completion.ok:
+        text = completion.text
+        if not completion.ok or text is None:
             return Judgement(
                 None, history[-1] if history else None, attempt, error=completion.error, history=history
             )
-        history.append(completion.text)
-        score = (parse if attempt == 1 else reask_parse or parse)(completion.text)
+        history.append(text)
+        score = (parse if attempt == 1 else reask_parse or parse)(text)
         if score is not None:
-            return Judgement(score, completion.text, attempt, history=history)
+            return Judgement(score, text, attempt, history=history)
         convo = [
             *convo,
-            {"role": "assistant", "content": completion.text},
+            {"role": "assistant", "content": text},
             {"role": "user", "content": reask_text},
         ]
     return Judgement(None, history[-1] if history else None, max_reasks + 1, history=history)
@@ -348,8 +377,9 @@ class JudgeStage:
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
         for task in self._done:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()
+            error = task.exception() if task.done() and not task.cancelled() else None
+            if error is not None:
+                raise error
 
     async def cancel(self) -> None:
         for task in list(self._tasks):

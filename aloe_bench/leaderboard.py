@@ -277,7 +277,7 @@ def _with_baseline(
         mdd, note = mdd_note(d.diff, floors[baseline.label], floors[label])
         columns["mdd"].append(mdd)
         columns["below_mdd"].append(bool(note))
-    position = frame.columns.get_loc("n_r2") + 1
+    position = list(frame.columns).index("n_r2") + 1
     for offset, (name, values) in enumerate(columns.items()):
         frame.insert(position + offset, name, values)
     frame["baseline"] = [label == baseline.label for label in frame["label"]]

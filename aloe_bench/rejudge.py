@@ -145,7 +145,7 @@ async def _rejudge_async(
             from aloe_bench.batch import BatchBackend
 
             out.mkdir(parents=True, exist_ok=True)
-            backends[0] = BatchBackend(backends[0], out)  # type: ignore[arg-type]
+            backends[0] = BatchBackend(backends[0], out)
         roles = {
             name: Role(
                 "judge",

@@ -25,6 +25,10 @@ from aloe_bench.filemodes import chmod_as_created
 from aloe_bench.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
+# The run-log format this code writes (results.json `format_version`). Runs written before the field
+# existed are format 0; they read as they are (format 1 only adds the field). Bump it when a
+# change needs migrating old runs on read (in `load_run`), and add the migration there.
+FORMAT_VERSION = 1
 CONVERSATIONS_FILE = "conversations.jsonl"
 
 
@@ -32,7 +36,9 @@ CONVERSATIONS_FILE = "conversations.jsonl"
 class TurnRecord:
     user: str
     assistant: str | None = None
-    score: int | None = None
+    # An ALOE turn: the judge's 1-5 (an int), or the mean over a judge panel / repeats (a float);
+    # a Multifaceted turn: the instance's mean rubric score (a float).
+    score: int | float | None = None
     judge_raw: str | None = None
     judge_attempts: int = 0
     judge_error: str | None = None
@@ -155,6 +161,7 @@ class Run:
     path: Path
     results: dict[str, Any]
     conversations: list[ConversationRecord]
+    format_version: int = FORMAT_VERSION  # as written on disk (0: before the field existed)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -202,6 +209,7 @@ def load_run(directory: str | Path) -> Run:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
+    version = results_format_version(results, results_path)
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
     if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
@@ -220,4 +228,21 @@ def load_run(directory: str | Path) -> Run:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
-    return Run(path, results, conversations)
+    return Run(path, results, conversations, format_version=version)
+
+
+def results_format_version(results: Any, where: Path) -> int:
+    """The run-log format of a parsed results.json: 0 without the field; a newer format than this
+    code knows (or a malformed one) is refused, since its fields may not mean what this code reads."""
+    if not isinstance(results, dict):
+        raise UserInputError(f"{where}: not a results.json (a JSON object was expected)")
+    version = results.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise UserInputError(f"{where}: format_version must be a whole number >= 0, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise UserInputError(
+            f"{where}: format_version {version} was written by a newer aloe-bench; upgrade it "
+            f"(pip install -U aloe-bench; this one reads formats up to {FORMAT_VERSION})"
+        )
+    # Format 0 -> 1 changes nothing in the data: the version is recorded on the Run only.
+    return version

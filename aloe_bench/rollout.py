@@ -74,7 +74,7 @@ async def simulated_user_message(
             messages = [*base[:-1], {"role": "user", "content": f"{base[-1]['content']}\n\n({nudge})"}]
         seed = request_seed(run_seed, conversation_id, turn, "simulator", attempt)
         out = await simulator.generate_one(ChatRequest(messages, settings.with_seed(seed)))
-        if not out.ok:
+        if not out.ok or out.text is None:
             last_error = out.error
             continue
         text = clean_user_message(out.text)
@@ -114,12 +114,6 @@ class Rollout:
         self.on_progress = on_progress or (lambda event, conv, turn: None)
 
     # -- messages each role sees ----------------------------------------------------------------------
-    def simulator_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
-        """Role-flipped: the persona's own messages are its assistant turns."""
-        return simulator_messages(
-            self.simulator_prompt, conv.persona, [(t.user, t.assistant) for t in conv.turns]
-        )
-
     def model_messages(self, conv: ConversationRecord) -> list[dict[str, str]]:
         """What the model under test sees: the chat so far (and the persona only in explicit mode)."""
         messages: list[dict[str, str]] = []

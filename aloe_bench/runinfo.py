@@ -8,6 +8,7 @@ disclosed. Scores from different setups are not comparable, so the reports flag 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def metrics_with_ci(run: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int
     return {**recorded, **computed}
 
 
-def load_runs(directories: list[str | Path], labels: list[str] | None = None) -> list[RunInfo]:
+def load_runs(directories: Sequence[str | Path], labels: list[str] | None = None) -> list[RunInfo]:
     """Read run directories (each once) with their labels: `labels` in order, else the run's own label."""
     if labels and len(labels) > len(directories):
         raise UserInputError(

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from aloe_bench.prompts import load_prompt
 from aloe_bench.provenance import machine, package_versions
 from aloe_bench.results import (
     CONVERSATIONS_FILE,
+    FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
     ensure_writable,
@@ -127,7 +128,6 @@ class RunRecorder:
     batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
     journaled: bool = False
-    _dirty: bool = field(default=False, init=False)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
     _journal: Journal | None = field(default=None, init=False)
@@ -141,7 +141,7 @@ class RunRecorder:
             self._index = {c.id: i for i, c in enumerate(self.conversations)}
 
     def mark_dirty(self) -> None:
-        self._dirty = True
+        """Something changed: flushed to disk at most every `interval_s` (and always at the end)."""
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush("running")
 
@@ -253,7 +253,8 @@ class RunRecorder:
         metrics["planned"] = len(self.conversations)
         usage = {name: self._usage(name, u) for name, u in self.usage.items()}
         results = {
-            **self.header,
+            "format_version": FORMAT_VERSION,
+            **{k: v for k, v in self.header.items() if k != "format_version"},
             "status": status,
             "updated": _now(),
             "elapsed_s": round(time.perf_counter() - self._started, 2),
@@ -314,7 +315,7 @@ class RunRecorder:
             text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
             write_text_atomic(self.out / RESULTS_FILE, text)
             self.bytes_written += len(text.encode("utf-8"))
-        self._dirty, self._last = False, time.perf_counter()
+        self._last = time.perf_counter()
         return results
 
     def _current_conversations(self) -> Iterator[dict[str, Any]]:
@@ -382,9 +383,17 @@ def run_header(
 _Recorder = TypeVar("_Recorder", bound=RunRecorder)
 
 
+@overload
+def recorder_for(roles: Mapping[str, Role], **kwargs: Any) -> RunRecorder: ...
+
+
+@overload
+def recorder_for(roles: Mapping[str, Role], recorder: type[_Recorder], **kwargs: Any) -> _Recorder: ...
+
+
 def recorder_for(
-    roles: Mapping[str, Role], recorder: type[_Recorder] = RunRecorder, **kwargs: Any
-) -> _Recorder:
+    roles: Mapping[str, Role], recorder: type[RunRecorder] = RunRecorder, **kwargs: Any
+) -> RunRecorder:
     """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
     (distinct) backends."""
     backends = list({id(r.backend): r.backend for r in roles.values()}.values())

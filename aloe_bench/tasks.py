@@ -15,6 +15,7 @@ import yaml
 
 from aloe_bench.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError
+from aloe_bench.role_settings import judge_panel, role_config
 
 if TYPE_CHECKING:
     from aloe_bench.multifaceted.runner import MultifacetedConfig
@@ -215,8 +216,6 @@ def build_run_config(
 ) -> RunConfig:
     """The run a task means: its settings, overridden by command-line `flags` (an argparse
     namespace; absent attributes count as unset); `model` replaces the model-under-test role."""
-    from aloe_bench.commands._common import judge_panel, role_config
-
     check_task_settings(task_name, task)
     flags = flags if flags is not None else argparse.Namespace()
     values = typed_settings(task_name, task, flags, RUN_FIELDS)
@@ -244,7 +243,6 @@ def build_multifaceted_config(
     **fields: Any,
 ) -> MultifacetedConfig:
     """As `build_run_config`, for a Multifaceted task (settings without `kind`)."""
-    from aloe_bench.commands._common import role_config
     from aloe_bench.multifaceted.runner import MultifacetedConfig
 
     check_task_settings(task_name, task, "multifaceted")

@@ -25,12 +25,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from aloe_bench.backends import ChatRequest
-from aloe_bench.errors import UserInputError
+from aloe_bench.errors import UserInputError, required
 from aloe_bench.judge import judge_with_reasks
 from aloe_bench.personas import load_persona_set, persona_id
 from aloe_bench.personas.loaders import read_strings
 from aloe_bench.personas.official import load_official_pool
-from aloe_bench.prompts import PromptTemplate, load_prompt
+from aloe_bench.prompts import load_prompt
 from aloe_bench.results import write_json_atomic, write_text_atomic
 from aloe_bench.roles import Role
 from aloe_bench.rollout import simulated_user_message
@@ -276,10 +276,11 @@ def plan_conversations(config: ConversationConfig) -> tuple[list[TreeConversatio
     random personality each time, seeded); a persona set is used as it is, `passes` times."""
     rng = random.Random(seed32(config.seed, "pairing"))
     plans: list[TreeConversation] = []
+    source: dict[str, Any]
     if config.profiles or config.personas == "pool":
         if config.profiles:
             profiles = read_strings(Path(config.profiles).expanduser())
-            personalities = read_strings(Path(config.personalities).expanduser())
+            personalities = read_strings(Path(required(config.personalities, "--personalities")).expanduser())
             source = {"profiles": config.profiles, "personalities": config.personalities}
         else:
             profiles, personalities = load_official_pool(config.data_dir)
@@ -300,8 +301,8 @@ def plan_conversations(config: ConversationConfig) -> tuple[list[TreeConversatio
         personas = load_persona_set(config.personas, config.data_dir)
         source = {"set": personas.name, "source": personas.source, "sha256": personas.sha256}
         for p in range(config.passes):
-            for persona in personas.personas:
-                plans.append(TreeConversation(f"{persona.id}-{p}", persona.to_dict(), meta={"pass": p}))
+            for member in personas.personas:
+                plans.append(TreeConversation(f"{member.id}-{p}", member.to_dict(), meta={"pass": p}))
     if config.limit is not None:
         plans = plans[: config.limit]
     digest = hashlib.sha256(json.dumps([c.persona for c in plans], ensure_ascii=False).encode()).hexdigest()
@@ -314,15 +315,17 @@ class TreeGenerator:
         self.roles = roles
         self.bindings = bindings
         self.config = config
-        self.simulator_prompt: PromptTemplate = bindings["simulator"].prompt  # type: ignore[assignment]
-        self.extractor_prompt = bindings["extractor"].prompt
-        self.responder_prompt = bindings["responder_hint"].prompt
-        self.judge_prompt = bindings["judge"].prompt
+        self.simulator_prompt = bindings["simulator"].template()
+        self.extractor_prompt = bindings["extractor"].template()
+        self.responder_prompt = bindings["responder_hint"].template()
+        self.judge_prompt = bindings["judge"].template()
 
     def _seed(self, conv: TreeConversation, k: int, role: str, attempt: int = 0) -> int:
         return request_seed(self.config.seed, conv.id, k, role, attempt)
 
-    async def _extract(self, conv: TreeConversation, k: int, user: str) -> tuple[dict | None, str | None]:
+    async def _extract(
+        self, conv: TreeConversation, k: int, user: str
+    ) -> tuple[dict[str, str | None] | None, str | None]:
         said = [u for u, _ in conv.exchanges()] + [user]
         messages = self.extractor_prompt.render(**conv.persona, messages=said)
         settings = self.bindings["extractor"].settings.with_seed(self._seed(conv, k, "extractor"))
@@ -353,7 +356,7 @@ class TreeGenerator:
         for attempt in range(self.config.retries + 1):
             settings = self.bindings[role].settings.with_seed(self._seed(conv, k, role, attempt))
             out = await self.roles[role].generate_one(ChatRequest(messages, settings))
-            if out.ok and out.text.strip():
+            if out.ok and out.text is not None and out.text.strip():
                 return out.text.strip(), None
             last = out.error or "empty reply"
         return None, f"{role} failed after {self.config.retries + 1} attempt(s): {last}"
@@ -469,7 +472,7 @@ def role_bindings(config: ConversationConfig) -> dict[str, RoleBinding]:
 
 async def _generate(config: ConversationConfig, progress: bool | None) -> dict[str, Any]:
     config.validate()
-    out = Path(config.output).expanduser()
+    out = Path(required(config.output, "--output")).expanduser()
     conversations, persona_source = plan_conversations(config)
     bindings = role_bindings(config)
     record = {

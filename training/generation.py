@@ -61,6 +61,12 @@ class RoleBinding:
     def record(self) -> dict[str, Any]:
         return {**self.config.record(), "prompt": self.prompt.record() if self.prompt else None}
 
+    def template(self) -> PromptTemplate:
+        """The prompt, for a role that speaks through one (every role of a generator does)."""
+        if self.prompt is None:
+            raise ValueError(f"role {self.name} has no prompt template")
+        return self.prompt
+
 
 @contextlib.asynccontextmanager
 async def bound_roles(

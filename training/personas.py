@@ -24,7 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from aloe_bench.backends import ChatRequest
-from aloe_bench.errors import UserInputError
+from aloe_bench.errors import UserInputError, required
 from aloe_bench.personas.loaders import read_strings
 from aloe_bench.results import write_json_atomic, write_text_atomic
 from aloe_bench.seeds import seed32
@@ -153,7 +153,7 @@ class GrowthStats:
 
 async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str, Any]:
     config.validate()
-    out = Path(config.output).expanduser()
+    out = Path(required(config.output, "--output")).expanduser()
     seeds, seed_source = load_seeds(config)
     if len(seeds) < 1:
         raise UserInputError(f"{seed_source}: no seed descriptions")
@@ -225,7 +225,7 @@ async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str,
             candidates: list[str] = []
             for c in completions:
                 stats.requests += 1
-                if not c.ok:
+                if not c.ok or c.text is None:
                     stats.failed_requests += 1
                     stats.failures.append(f"round {stats.rounds}: {c.error}")
                     continue

@@ -19,7 +19,7 @@ from typing import Any
 
 from aloe_bench.backends import parse_args
 from aloe_bench.config import RoleConfig, RunConfig
-from aloe_bench.errors import UserInputError
+from aloe_bench.errors import UserInputError, required
 from aloe_bench.results import write_json_atomic
 from aloe_train import conversations as conv_mod
 from aloe_train import personas as personas_mod
@@ -173,26 +173,28 @@ def _grow(config: PipelineConfig, work: Path) -> tuple[str, str]:
 
 
 def _train(config: PipelineConfig, work: Path, data: Path, method: str) -> Path:
-    cls = train_mod.SFTRunConfig if method == "sft" else train_mod.DPORunConfig
-    overrides = {
+    output = work / method
+    overrides: dict[str, Any] = {
         "learning_rate": config.learning_rate,
         "per_device_train_batch_size": config.per_device_train_batch_size,
         "gradient_accumulation_steps": config.gradient_accumulation_steps,
     }
-    train_config = cls(
-        model=config.model,
-        data=str(data),
-        output=str(work / method),
-        max_steps=config.max_steps,
-        max_length=config.max_length,
-        lora=config.lora,
-        seed=config.seed,
+    settings: dict[str, Any] = {
+        "model": config.model,
+        "data": str(data),
+        "output": str(output),
+        "max_steps": config.max_steps,
+        "max_length": config.max_length,
+        "lora": config.lora,
+        "seed": config.seed,
         **{k: v for k, v in overrides.items() if v is not None},
-    )
-    runner = train_mod.run_sft if method == "sft" else train_mod.run_dpo
-    record = runner(train_config)  # type: ignore[arg-type]
-    _log(train_mod.summary(record, train_config.output))
-    return Path(train_config.output)
+    }
+    if method == "sft":
+        record = train_mod.run_sft(train_mod.SFTRunConfig(**settings))
+    else:
+        record = train_mod.run_dpo(train_mod.DPORunConfig(**settings))
+    _log(train_mod.summary(record, str(output)))
+    return output
 
 
 def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path:
@@ -224,12 +226,13 @@ def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path
 def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     config.validate()
     methods = config.method_list()
-    work = Path(config.output).expanduser()
+    work = Path(required(config.output, "--output")).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     write_json_atomic(work / "pipeline.json", {"config": asdict(config), "status": "running"})
 
+    conversations = work / "conversations.jsonl"
     conv_config = conv_mod.ConversationConfig(
-        output=str(work / "conversations.jsonl"),
+        output=str(conversations),
         personas=config.personas,
         data_dir=config.data_dir,
         passes=config.passes,
@@ -248,14 +251,12 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         conv_config.profiles, conv_config.personalities = _grow(config, work)
     _log("generating conversations")
     meta = conv_mod.generate_conversations(conv_config, progress=False)
-    _log(conv_mod.summary(meta, conv_config.output))
+    _log(conv_mod.summary(meta, str(conversations)))
     if not meta["complete"]:
-        raise UserInputError(
-            f"no complete training conversation (failures in {conv_config.output}.meta.json)"
-        )
+        raise UserInputError(f"no complete training conversation (failures in {conversations}.meta.json)")
 
-    checkpoints = {m: _train(config, work, Path(conv_config.output), m) for m in methods}
-    runs = {"base": _evaluate(config, work, "base", config.model)}
+    checkpoints = {m: _train(config, work, conversations, m) for m in methods}
+    runs = {"base": _evaluate(config, work, "base", required(config.model, "--model"))}
     for method, path in checkpoints.items():
         runs[method] = _evaluate(config, work, method, f"hf/{path}")
     board = comparison_board(runs)

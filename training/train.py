@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.backends import parse_spec
-from aloe_bench.errors import UserInputError
+from aloe_bench.errors import UserInputError, required
 from aloe_bench.provenance import package_versions
 from aloe_bench.results import write_json_atomic
 from aloe_train.data import FORMATS, DataReport, read_rows
@@ -230,7 +230,7 @@ def _peft_config(config: TrainConfig):
 
 def _check_output(config: TrainConfig, config_hash: str) -> bool:
     """True when --output already holds this exact training (nothing to do)."""
-    out = Path(config.output).expanduser()
+    out = Path(required(config.output, "--output")).expanduser()
     record = out / RECORD_FILE
     if record.is_file():
         try:
@@ -252,7 +252,7 @@ def _load(config: TrainConfig):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = resolve_model(config.model)
+    source = resolve_model(required(config.model, "--model"))
     try:
         tok = AutoTokenizer.from_pretrained(source)
     except OSError as exc:
@@ -270,7 +270,7 @@ def _save(trainer, tok, config: TrainConfig, record: dict[str, Any]) -> Path:
     """Merge LoRA if any, write model + tokenizer (with its chat template) + record; rank 0 only."""
     from peft import PeftModel
 
-    out = Path(config.output).expanduser()
+    out = Path(required(config.output, "--output")).expanduser()
     model = trainer.accelerator.unwrap_model(trainer.model)
     if isinstance(model, PeftModel):
         model = model.merge_and_unload()
@@ -290,13 +290,13 @@ def _save(trainer, tok, config: TrainConfig, record: dict[str, Any]) -> Path:
 def _train(config: TrainConfig, build_dataset, make_trainer) -> dict[str, Any]:
     config.validate()
     started = time.perf_counter()
-    data = Path(config.data).expanduser()
+    data = Path(required(config.data, "--data")).expanduser()
     if not data.is_file():
         raise UserInputError(
             f"training data {data} does not exist; pass the output of `aloe-train conversations`"
         )
     config_hash = config.config_hash(hashlib.sha256(data.read_bytes()).hexdigest())
-    out = Path(config.output).expanduser()
+    out = Path(required(config.output, "--output")).expanduser()
     if _check_output(config, config_hash):
         print(f"aloe-train {config.kind}: {out} already holds this training; nothing to do", file=sys.stderr)
         return json.loads((out / RECORD_FILE).read_text())

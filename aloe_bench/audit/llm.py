@@ -104,7 +104,7 @@ class LLMAuditor:
             self.reasks,
             parse=lambda text: parse_audit_answer(text, len(facts)),
         )
-        return result.score, result.raw, result.attempts  # type: ignore[return-value]
+        return result.score, result.raw, result.attempts
 
     async def split_facts(self, profile: str) -> list[str] | None:
         messages = [{"role": "user", "content": self.prompt.text("facts", profile=profile)}]
@@ -116,4 +116,4 @@ class LLMAuditor:
             self.reasks,
             parse=parse_facts_answer,
         )
-        return result.score  # type: ignore[return-value]
+        return result.score

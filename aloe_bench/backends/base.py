@@ -57,7 +57,6 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
-    cached: bool = False
     retries: int = 0  # attempts the backend repeated before this answer (rate limits, server errors)
 
     @property
@@ -173,6 +172,7 @@ class BatchingBackend(Backend):
             self._pending.append((priority, self._arrivals, req, fut))
             self._arrivals += 1
             futures.append(fut)
+        assert self._wake is not None  # made with the worker, above
         self._wake.set()
         return list(await asyncio.gather(*futures))
 

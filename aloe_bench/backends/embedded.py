@@ -52,7 +52,10 @@ def embedded_checkpoint() -> Path:
         except (ImportError, ValueError) as exc:  # e.g. gguf or accelerate missing
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserInputError(f"could not convert the embedded model from {source}: {first}") from exc
-        model.hf_quantizer.remove_quantization_config(model)
+        # transformers sets `hf_quantizer` on a GGUF-loaded model; torch's Module.__getattr__ types
+        # every such attribute as Tensor | Module, so it is read untyped.
+        quantizer: Any = getattr(model, "hf_quantizer")  # noqa: B009
+        quantizer.remove_quantization_config(model)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         try:

@@ -101,14 +101,16 @@ class HFBackend(BatchingBackend):
             import torch
 
             self.batch_size = 64 if torch.cuda.is_available() else 32
-        self.model = None
+        # Loaded lazily; typed Any because transformers' Auto classes return model-specific classes
+        # (and a tokenizer union) whose attributes mypy cannot resolve statically.
+        self.model: Any = None
         self.prefix_store = None  # set when loading (see _prefix_store)
-        self.tokenizer = None
+        self.tokenizer: Any = None
         self._local = looks_like_path(name)
         self.path = Path(os.path.expanduser(name)).resolve() if self._local else None
 
     def check(self) -> None:
-        if self._local:
+        if self.path is not None:  # a local checkpoint folder
             if not self.path.is_dir():
                 raise UserInputError(
                     f"model path {self.name} does not exist; pass an existing checkpoint folder or a hub id"
@@ -122,7 +124,7 @@ class HFBackend(BatchingBackend):
         ident = super().identity()
         ident["checkpoint"] = (
             checkpoint_fingerprint(self.path)
-            if self._local
+            if self.path is not None
             else hub_fingerprint(self.name, self.args.get("revision"))
         )
         # Batching and device placement do not change what a seeded request returns.
@@ -176,7 +178,8 @@ class HFBackend(BatchingBackend):
             )
         except (OSError, ValueError) as exc:
             raise BackendFatalError(f"could not load hf model {self.name}: {_first_line(exc)}") from exc
-        model.to(device).eval()
+        # transformers types `to` through a wrapper that mis-declares its first argument.
+        model.to(device).eval()  # type: ignore[arg-type]
         tok.padding_side = "left"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token

@@ -200,7 +200,9 @@ def _share_common_prefix(model: Any, prompts: list[list[int]], store: PrefixStor
     with torch.inference_mode():
         model(input_ids=torch.tensor([ids], device=model.device), **{_cache_argument(model): cache},
               use_cache=True, logits_to_keep=1)  # fmt: skip
-    store.add(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in cache.layers])
+    # DynamicLayer objects at runtime; transformers types the list as a union of every layer kind.
+    layers: list[Any] = list(cache.layers)
+    store.add(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in layers])
 
 
 def _cache_argument(model: Any) -> str:
@@ -255,14 +257,15 @@ def _new_cache(model: Any, capacity: int, found: list, cached: list[int], past_l
 
     reserved = _reserved_layer_class()
     cache = DynamicCache()
-    cache.layers = [reserved(capacity) for _ in range(model.config.num_hidden_layers)]
+    layers = [reserved(capacity) for _ in range(model.config.num_hidden_layers)]
+    cache.layers = layers
     reference = next((e for e in found if e is not None), None)
     if reference is None or not past_len:
         return cache
-    for layer, (k_ref, v_ref) in zip(cache.layers, reference.kv, strict=True):
+    for layer, (k_ref, v_ref) in zip(layers, reference.kv, strict=True):
         layer.reserve(k_ref.new_empty((batch, k_ref.shape[0], 0, k_ref.shape[-1])),
                       v_ref.new_empty((batch, v_ref.shape[0], 0, v_ref.shape[-1])))  # fmt: skip
-    for index, layer in enumerate(cache.layers):
+    for index, layer in enumerate(layers):
         for i, (entry, c) in enumerate(zip(found, cached, strict=True)):
             if entry is not None and c:
                 k, v = entry.kv[index]

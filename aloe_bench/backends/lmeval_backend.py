@@ -57,7 +57,7 @@ def require_lm_eval(what: str) -> None:
         ) from None
 
 
-def unpatched_generate_until(cls: type) -> Any:
+def unpatched_generate_until(cls: type[Any]) -> Any:
     """The model class's own generate_until, under any wrapper the task suite installed."""
     fn = cls.generate_until
     while getattr(fn, PATCH_MARK, False):

@@ -261,7 +261,7 @@ def _raw_response_type() -> type:
 
         return httpx2.Response
     except ImportError:
-        import httpx  # type: ignore[import-not-found,no-redef]
+        import httpx  # type: ignore[import-not-found]  # openai < 3 only; httpx2 comes with openai >= 3
 
         return httpx.Response
 

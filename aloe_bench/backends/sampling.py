@@ -54,10 +54,10 @@ class PerRowSampler:
         self._sampled = torch.tensor([not r.greedy for r in rows], device=device)
         self.any_sampled = bool(self._sampled.any())
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return self.apply(scores, input_ids.shape[1] - self.prompt_length)
 
-    def apply(self, scores: torch.FloatTensor, step: int) -> torch.FloatTensor:
+    def apply(self, scores: torch.Tensor, step: int) -> torch.Tensor:
         """Scores whose argmax is each row's choice at decoding step `step` (0 = first new token)."""
         if not self.any_sampled:
             return scores

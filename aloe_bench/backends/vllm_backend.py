@@ -9,6 +9,7 @@ revision, trust_remote_code, enforce_eager.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aloe_bench.backends.base import BatchingBackend, ChatRequest, Completion
@@ -16,7 +17,7 @@ from aloe_bench.backends.chat_template import render_prompt, system_role_mode
 from aloe_bench.backends.hf import checkpoint_fingerprint, hub_fingerprint, looks_like_path
 from aloe_bench.errors import BackendFatalError, UserInputError
 
-_ENGINE_ARGS = {
+_ENGINE_ARGS: dict[str, Callable[[Any], Any]] = {
     "dtype": str,
     "tensor_parallel_size": int,
     "gpu_memory_utilization": float,
@@ -33,7 +34,7 @@ class VLLMBackend(BatchingBackend):
 
     def __init__(self, name: str, args: dict[str, Any] | None = None):
         super().__init__(name, args)
-        self.llm = None
+        self.llm: Any = None  # the vLLM engine, started on first use (vllm ships no type stubs)
 
     def check(self) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 EXAMPLES = """examples:
   aloe-bench compare runs/base runs/finetuned              # finetuned − base, per persona
@@ -124,7 +125,7 @@ def _headroom(args: argparse.Namespace, infos: list, blocks: list[str]) -> dict 
             "model (and, for the ceiling, the disclosure): the headroom mixes setups",
             file=sys.stderr,
         )
-    out = {"floor": str(floor.path), "ceiling": str(ceiling.path), "runs": []}
+    out: dict[str, Any] = {"floor": str(floor.path), "ceiling": str(ceiling.path), "runs": []}
     for info in infos:
         h = run_headroom(info.run, floor.run, ceiling.run, n_bootstrap=args.n_bootstrap, seed=args.seed)
         blocks.append(headroom_report(info.label, str(floor.path), str(ceiling.path), h))

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
+    from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.rejudge import rejudge
     from aloe_bench.report import summary_table
     from aloe_bench.tasks import controls_setting

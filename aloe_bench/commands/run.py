@@ -149,7 +149,8 @@ _ALOE_ONLY = {
 
 def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str]:
     """(task name, its settings, its kind); no --task means an ALOE run from flags alone."""
-    task_name, task = (None, {})
+    task_name: str | None = None
+    task: dict[str, Any] = {}
     if getattr(args, "task", None):
         task_name, task = load_task_settings(args.task)
     kind, task = task_kind(task_name, task)
@@ -186,7 +187,7 @@ def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> Multif
 
 
 def main(args: argparse.Namespace) -> int:
-    from aloe_bench.cli import EXIT_FAILED_CONVERSATIONS
+    from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.report import rubric_summary, summary_table
     from aloe_bench.viewer import report_after_command
 
@@ -204,9 +205,9 @@ def main(args: argparse.Namespace) -> int:
         ):
             if given:
                 raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {loaded[0]}")
-        config = build_multifaceted_config(args, loaded)
-        _warn_embedded_judge(config.judge.spec)
-        out, results = run_multifaceted(config, overwrite=args.overwrite, progress=progress)
+        rubric_config = build_multifaceted_config(args, loaded)
+        _warn_embedded_judge(rubric_config.judge.spec)
+        out, results = run_multifaceted(rubric_config, overwrite=args.overwrite, progress=progress)
         print(rubric_summary(results, str(out)))
         what = "instance(s)"
     else:

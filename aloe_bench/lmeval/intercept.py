@@ -45,7 +45,7 @@ def _intercepting(original):
     return generate_until
 
 
-def patch_class(cls: type) -> bool:
+def patch_class(cls: type[Any]) -> bool:
     """Wrap `cls.generate_until` if the class defines it itself. Idempotent."""
     fn = cls.__dict__.get("generate_until")
     if fn is None or getattr(fn, PATCH_MARK, False) or getattr(fn, "__isabstractmethod__", False):
@@ -56,9 +56,10 @@ def patch_class(cls: type) -> bool:
 
 def _subclasses(cls: type) -> list[type]:
     seen: list[type] = []
-    stack = [cls]
+    stack: list[type] = [cls]
     while stack:
-        for sub in stack.pop().__subclasses__():
+        subclasses: list[type] = stack.pop().__subclasses__()
+        for sub in subclasses:
             if sub not in seen:
                 seen.append(sub)
                 stack.append(sub)

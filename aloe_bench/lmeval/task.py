@@ -35,7 +35,8 @@ def task_settings(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     lm-eval merges --metadata shallowly (a given `aloe` replaces the whole mapping) and mixes the
     model arguments in, so the file is read again (`config_source`) and only `aloe` is merged."""
     source = metadata.get("config_source")
-    name, settings = ("aloe", {})
+    name: str = "aloe"
+    settings: dict[str, Any] = {}
     if source and Path(source).is_file():
         name, settings = task_settings_from_file(Path(source))
     overrides = dict(metadata.get("aloe") or {})

@@ -47,12 +47,12 @@ class RubricGrader:
     prompt: PromptTemplate | None = None
 
     def __post_init__(self) -> None:
-        self.prompt = self.prompt or load_prompt(JUDGE_PROMPT)
-        self._parse = partial(parse_after_marker, marker=self.prompt.defaults["marker"])
+        self.prompt = self._template = self.prompt or load_prompt(JUDGE_PROMPT)
+        self._parse = partial(parse_after_marker, marker=self._template.defaults["marker"])
 
     def messages(self, instance: Instance, response: str, rubric: Rubric) -> list[dict[str, str]]:
         """The instruction WITHOUT the system message, the answer, the reference (a 5), one rubric."""
-        return self.prompt.render(
+        return self._template.render(
             instruction=instance.prompt,
             response=response,
             reference_answer=instance.reference_answer,
@@ -60,14 +60,14 @@ class RubricGrader:
             score_descriptions=rubric.score_descriptions,
         )
 
-    async def _sample(self, instance: Instance, index: int, messages: list, repeat: int) -> Judgement:
+    async def _sample(self, instance: Instance, index: int, messages: list, repeat: int) -> Judgement[int]:
         # Each repeat is an independent judge sample: its own seed per (instance, rubric, repeat).
         settings = self.settings.with_seed(request_seed(self.seed, instance.id, index, "judge", repeat))
         return await judge_with_reasks(
             self.role,
             messages,
             settings,
-            self.prompt.text("reask"),
+            self._template.text("reask"),
             self.reasks,
             parse=self._parse,
             reask_parse=parse_score,  # the reminder asks for the score alone: read it as any score answer
@@ -97,9 +97,9 @@ class RubricGrader:
         return graded
 
 
-def _sample_record(judgement: Judgement) -> dict[str, Any]:
+def _sample_record(judgement: Judgement[int]) -> dict[str, Any]:
     """One judge sample; when it was re-asked, every answer (the first one holds the feedback)."""
-    record = {
+    record: dict[str, Any] = {
         "score": judgement.score,
         "raw": judgement.raw,
         "attempts": judgement.attempts,

@@ -183,7 +183,7 @@ async def run_rubric_engine(
         reply = await roles["model"].generate_one(
             ChatRequest(instance.model_messages(), model_settings.with_seed(seed))
         )
-        if not reply.ok:
+        if not reply.ok or reply.text is None:
             conv.status, conv.error = "failed", f"model under test failed: {reply.error}"
             progress.conversation_failed()
             recorder.mark_dirty()

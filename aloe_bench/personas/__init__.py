@@ -58,7 +58,8 @@ class PersonaSet:
 
 
 def _from_objects(path: Path, name: str, source: str) -> PersonaSet:
-    personas, seen = [], {}
+    personas: list[Persona] = []
+    seen: dict[str, int] = {}  # persona id -> the line that gave it
     for lineno, obj in read_objects(path, required=("profile", "personality")):
         given = obj.get("id")
         if given is not None and not isinstance(given, str | int):

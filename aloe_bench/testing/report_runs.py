@@ -23,6 +23,7 @@ from aloe_bench.metrics import alignment_metrics
 from aloe_bench.personas import load_demo
 from aloe_bench.results import (
     CONVERSATIONS_FILE,
+    FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
     TurnRecord,
@@ -221,7 +222,7 @@ def write_report_run(
             turn = TurnRecord(
                 user=user,
                 assistant=reply,
-                score=score,  # type: ignore[arg-type]  # a panel mean is a float (shared contract)
+                score=score,  # a panel mean is a float (shared contract)
                 judge_raw=judge_raw,
                 judge_attempts=max(j["attempts"] for j in judgements),
                 judged=True,
@@ -261,6 +262,7 @@ def write_report_run(
     metrics["planned"] = personas
     label = f"{model} {INJECTIONS[0]}" if injection else model
     results = {
+        "format_version": FORMAT_VERSION,
         "aloe_bench_version": "synthetic",
         "label": label,
         "config": {

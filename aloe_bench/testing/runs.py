@@ -12,6 +12,7 @@ from typing import Any
 from aloe_bench.metrics import alignment_metrics
 from aloe_bench.results import (
     CONVERSATIONS_FILE,
+    FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
     TurnRecord,
@@ -60,6 +61,7 @@ def write_synthetic_run(
     metrics["failed"] = len(failed & set(scores))
     metrics["planned"] = len(conversations)
     results: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
         "label": model,
         "config": {
             "model": {"spec": model, "args": {}},

@@ -34,7 +34,7 @@ _JSON_ESCAPES = {
 
 
 def _asset(name: str) -> str:
-    return resources.files("aloe_bench.viewer").joinpath("assets", name).read_text(encoding="utf-8")
+    return (resources.files("aloe_bench.viewer") / "assets" / name).read_text(encoding="utf-8")
 
 
 def embed_json(data: Any) -> str:
