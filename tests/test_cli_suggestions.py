@@ -53,13 +53,21 @@ def test_huggingface_hub_lines_print_once(capsys):
     """Its retry lines went to its own stderr handler and, propagated, to the root one: twice."""
     import logging
 
-    import huggingface_hub.utils.logging  # noqa: F401 - installs the library's own handler
-
     from aloe_bench.cli import configure_logging
 
-    configure_logging(verbose=False)
-    logger, handlers = logging.getLogger("huggingface_hub.utils._http"), 0
-    while logger is not None:
-        handlers += len(logger.handlers)
-        logger = logger.parent if logger.propagate else None
+    # The library's state as huggingface_hub leaves it on import (its own stderr handler, propagating),
+    # set here explicitly: other tests (transformers, lm-eval) may have reset it before this one runs.
+    library = logging.getLogger("huggingface_hub")
+    saved = (list(library.handlers), library.propagate)
+    library.handlers[:] = [logging.StreamHandler()]
+    library.propagate = True
+    try:
+        configure_logging(verbose=False)
+        logger, handlers = logging.getLogger("huggingface_hub.utils._http"), 0
+        while logger is not None:  # pytest's own capture handlers on the root logger do not print
+            handlers += sum(not type(h).__module__.startswith("_pytest") for h in logger.handlers)
+            logger = logger.parent if logger.propagate else None
+        assert not library.propagate
+    finally:
+        library.handlers[:], library.propagate = saved
     assert handlers == 1
