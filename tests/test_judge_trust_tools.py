@@ -17,7 +17,11 @@ from aloe_bench.results import load_run
 from aloe_bench.testing.persona_world import PersonaWorldServer, world_personas
 
 REPO = Path(__file__).resolve().parents[1]
-BOARD_RUNS = sorted(p for p in (REPO / "leaderboard" / "runs").iterdir() if (p / "results.json").is_file())
+# Published runs made before judgements were recorded (embedded-demo-swap, made since, holds them).
+BOARD_RUNS = [
+    REPO / "leaderboard" / "runs" / name
+    for name in ("embedded-demo", "embedded-demo-t0.7", "embedded-dpo-demo", "embedded-sft-demo")
+]
 
 
 @pytest.fixture(scope="module")
