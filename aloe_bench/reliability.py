@@ -302,6 +302,12 @@ def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns
         s2_avg = s2_ir = None
         basis = "one persona: nothing to estimate"
         exact = False
+    if s2_avg == 0 or s2_ir == 0:
+        # Every scored persona got the same value (few personas, a judge that always says 5): a zero
+        # spread is no evidence of zero noise, and an MDD of 0 would read as "any difference is real".
+        basis += "; the scores do not vary across personas here, so they give no estimate"
+        s2_avg = None if s2_avg == 0 else s2_avg
+        s2_ir = None if s2_ir == 0 else s2_ir
     need_n = need_e = None
     if s2_avg is not None and s2_avg > 0:
         need_n = math.ceil(Z_POWER**2 * 2 * s2_avg / replicates / TARGET_AVG_DIFFERENCE**2)

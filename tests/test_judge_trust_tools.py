@@ -228,3 +228,17 @@ def test_greedy_repeats_are_named(cli, tmp_path):
     assert code == 0, err
     assert "greedy repeats give identical answers" in err
     assert "judge calls planned: 2 (one judge, once per turn) + 0 panel + 2 repeats" in err
+
+
+def test_no_spread_between_personas_gives_no_detectable_difference(tmp_path):
+    """Two personas scored 5 at every turn (the embedded judge's few readable answers): a zero spread
+    is no estimate of the noise, so no MDD is claimed (0 would say any difference is real)."""
+    from aloe_bench.reliability import run_noise_floor
+    from aloe_bench.results import load_run
+    from aloe_bench.testing.runs import write_synthetic_run
+
+    flat = write_synthetic_run(tmp_path / "flat", {"p1": [5, 5, 5], "p2": [5, 5, 5]})
+    floor = run_noise_floor(load_run(flat))
+    assert floor["mdd"] == {"avg": None, "ir": None} and "no estimate" in floor["mdd_basis"]
+    varied = write_synthetic_run(tmp_path / "varied", {"p1": [5, 4, 5], "p2": [2, 3, 1], "p3": [4, 4, 3]})
+    assert run_noise_floor(load_run(varied))["mdd"]["avg"] > 0
