@@ -40,3 +40,17 @@ def test_cpu_pin_comes_before_the_open_torch_range():
     (pin,) = project["optional-dependencies"]["cpu"]
     assert torch_lines[0].replace(" ", "").replace('"', "'") == f"{pin}; extra == 'cpu'".replace(" ", "")
     assert torch_lines[1] == "torch>=2.2"
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """`packages` in pyproject.toml is an explicit list: a new folder missing from it installs in an
+    editable checkout (the tests' install) but not from a wheel (the README's demo install)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    dirs = {name: ROOT / folder for name, folder in config["package-dir"].items()}
+    found = set()
+    for name, root in dirs.items():
+        for init in root.rglob("__init__.py"):
+            rel = init.parent.relative_to(root)
+            found.add(".".join([name, *rel.parts]))
+    assert found - listed == set(), f"add these to [tool.setuptools] packages: {sorted(found - listed)}"
