@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aloe_bench.personas import Persona, load_persona_set
+from aloe_bench.datasets.personas import Persona, load_persona_set
 
 
 def demo_personas(n: int) -> list[Persona]:

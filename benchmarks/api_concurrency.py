@@ -19,8 +19,8 @@ from pathlib import Path
 
 from _personas import demo_personas, write_personas
 
-from aloe_bench.config import RoleConfig, RunConfig
-from aloe_bench.runner import run_benchmark
+from aloe_bench.engine.config import RoleConfig, RunConfig
+from aloe_bench.engine.runner import run_benchmark
 
 
 @contextmanager

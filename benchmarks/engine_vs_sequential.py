@@ -18,15 +18,15 @@ from pathlib import Path
 
 from _personas import demo_personas, write_personas
 
-from aloe_bench.backends import ChatRequest, GenerationSettings
-from aloe_bench.backends.embedded import embedded_checkpoint
-from aloe_bench.backends.hf import HFBackend
-from aloe_bench.config import RoleConfig, RunConfig
-from aloe_bench.judge import get_protocol, parse_score
+from aloe_bench.engine.config import RoleConfig, RunConfig
+from aloe_bench.engine.runner import run_benchmark
+from aloe_bench.engine.tasks import load_task_settings
+from aloe_bench.models.backends import ChatRequest, GenerationSettings
+from aloe_bench.models.backends.embedded import embedded_checkpoint
+from aloe_bench.models.backends.hf import HFBackend
 from aloe_bench.prompts import load_prompt
-from aloe_bench.rollout import clean_user_message
-from aloe_bench.runner import run_benchmark
-from aloe_bench.tasks import load_task_settings
+from aloe_bench.scorers.judge import get_protocol, parse_score
+from aloe_bench.solvers.rollout import clean_user_message
 
 
 def sequential_loop(personas, turns: int, limits: dict[str, int]) -> tuple[int, float]:

@@ -27,7 +27,7 @@ def aloe_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_checkpoint() -> Path:
-    from aloe_bench.backends.embedded import embedded_checkpoint as convert
+    from aloe_bench.models.backends.embedded import embedded_checkpoint as convert
 
     return convert()
 
@@ -35,7 +35,7 @@ def embedded_checkpoint() -> Path:
 @pytest.fixture
 def cli(capsys):
     """Run the aloe-bench CLI in-process: returns (exit code, stdout, stderr)."""
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([str(a) for a in args])
@@ -49,7 +49,7 @@ def run_cli_subprocess(*args: str, env: dict | None = None, timeout: float = 600
     import subprocess
 
     return subprocess.run(
-        [sys.executable, "-m", "aloe_bench.cli", *map(str, args)],
+        [sys.executable, "-m", "aloe_bench.cli.main", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -154,7 +154,7 @@ def tiny_run() -> list[str]:
 def tiny_hf_run(tmp_path_factory, embedded_checkpoint) -> tuple[Path, Path]:
     """A finished TINY_RUN of the embedded checkpoint as `hf/PATH`: (run directory, call cache).
     Shared by the tests that compare against it or judge it again."""
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     root = tmp_path_factory.mktemp("tiny_hf_run")
     out, cache = root / "run", root / "calls.sqlite"

@@ -8,10 +8,10 @@ import json
 import pytest
 from conftest import read_run
 
-from aloe_bench.audit.checks import RoleChecks, advice_flags, asks_for_advice
-from aloe_bench.audit.facts import split_clauses
-from aloe_bench.audit.lexical import FactMatcher
-from aloe_bench.audit.llm import parse_audit_answer
+from aloe_bench.scorers.audit.checks import RoleChecks, advice_flags, asks_for_advice
+from aloe_bench.scorers.audit.facts import split_clauses
+from aloe_bench.scorers.audit.lexical import FactMatcher
+from aloe_bench.scorers.audit.llm import parse_audit_answer
 from aloe_bench.testing.scripted_users import ScriptedPersona, ScriptedUserServer
 
 PROFILE = (

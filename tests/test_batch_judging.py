@@ -79,7 +79,7 @@ def test_a_failed_batch_falls_back_to_sync_and_an_expired_one_resubmits(cli, tmp
 def test_killed_while_the_batch_is_in_flight_resumes_without_resubmitting(tmp_path):
     out, cache = tmp_path / "run", tmp_path / "c.sqlite"
     with FakeOpenAIServer(FakeBehaviour(batch_hold=True)) as server:
-        cmd = [sys.executable, "-m", "aloe_bench.cli", *_args(server, out, cache, turns="1")]
+        cmd = [sys.executable, "-m", "aloe_bench.cli.main", *_args(server, out, cache, turns="1")]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while not (out / "batches.json").exists() or len(_judge_lines(server)) < 3:

@@ -47,7 +47,7 @@ def test_unwritable_output_directory(tmp_path):
 
 
 def test_official_personas_offline_without_data_dir(cli, monkeypatch, tmp_path):
-    import aloe_bench.personas.official as official
+    import aloe_bench.datasets.personas.official as official
 
     monkeypatch.setenv("ALOE_BENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(official, "ALOE_URL", "http://127.0.0.1:9/{name}")

@@ -13,7 +13,7 @@ def _fails(main, argv, capsys) -> str:
 
 
 def test_misspelt_run_flag_shows_runs_usage_and_the_flag_meant(capsys):
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     err = _fails(main, ["run", "--modle", "embedded"], capsys)
     assert err.startswith("usage: aloe-bench run ")  # run's usage, not the top-level one
@@ -35,7 +35,7 @@ def test_aloe_train_misspelt_required_flag_is_named_as_misspelt(capsys):
 
 
 def test_closest_flag_prefers_a_swap_over_a_shorter_flag():
-    from aloe_bench.cli import closest_flag
+    from aloe_bench.cli.main import closest_flag
 
     assert closest_flag("--modle", ["--mode", "--model"]) == "--model"
     assert closest_flag("--turn", ["--turns", "--seed"]) == "--turns"
@@ -43,7 +43,7 @@ def test_closest_flag_prefers_a_swap_over_a_shorter_flag():
 
 
 def test_lm_eval_arguments_still_pass_through(capsys):
-    from aloe_bench.cli import build_parser, parse_with_suggestions
+    from aloe_bench.cli.main import build_parser, parse_with_suggestions
 
     args, extra = parse_with_suggestions(build_parser(), ["lm_eval", "--tasks", "aloe_demo", "--limit", "2"])
     assert extra == ["--tasks", "aloe_demo", "--limit", "2"]
@@ -53,7 +53,7 @@ def test_huggingface_hub_lines_print_once(capsys):
     """Its retry lines went to its own stderr handler and, propagated, to the root one: twice."""
     import logging
 
-    from aloe_bench.cli import configure_logging
+    from aloe_bench.cli.main import configure_logging
 
     # The library's state as huggingface_hub leaves it on import (its own stderr handler, propagating),
     # set here explicitly: other tests (transformers, lm-eval) may have reset it before this one runs.

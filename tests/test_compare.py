@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from aloe_bench.compare import (
+from aloe_bench.log.results import load_run
+from aloe_bench.reports.compare import (
     compare_runs,
     holm,
     paired_difference,
@@ -16,7 +17,6 @@ from aloe_bench.compare import (
     persona_means,
     wilcoxon_p,
 )
-from aloe_bench.results import load_run
 from aloe_bench.testing.runs import write_synthetic_run
 
 IDS = [f"p{i:02d}" for i in range(40)]

@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import read_run
 
-from aloe_bench.backends import PROVIDERS
-from aloe_bench.backends.control import _load_policy, pick_reply
-from aloe_bench.headroom import MIN_SPAN, headroom_of
+from aloe_bench.metrics.headroom import MIN_SPAN, headroom_of
+from aloe_bench.models.backends import PROVIDERS
+from aloe_bench.models.backends.control import _load_policy, pick_reply
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 from aloe_bench.testing.runs import write_synthetic_run
 

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from aloe_bench.cost import list_price, parse_price_flags
 from aloe_bench.errors import UserInputError
+from aloe_bench.models.cost import list_price, parse_price_flags
 
 
 def test_dry_run_on_the_papers_setup_estimates_cost_and_connects_nowhere(cli, aloe_data_dir, monkeypatch):

@@ -4,7 +4,7 @@ import json
 
 from conftest import SMALL, read_run
 
-from aloe_bench.personas import load_persona_set
+from aloe_bench.datasets.personas import load_persona_set
 
 
 def _run(cli, out, cache, *extra):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aloe_bench.compare import paired_difference, paired_turn_differences
-from aloe_bench.results import load_run, score_matrix
-from aloe_bench.tasks import load_task_settings
+from aloe_bench.engine.tasks import load_task_settings
+from aloe_bench.log.results import load_run, score_matrix
+from aloe_bench.reports.compare import paired_difference, paired_turn_differences
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--limit", "2", "--turns", "2", "--max-new-tokens", "16", "--simulator-max-new-tokens", "16",
@@ -21,7 +21,7 @@ TINY = ["--limit", "2", "--turns", "2", "--max-new-tokens", "16", "--simulator-m
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_paired_gap_hand_computed():
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, embedded_checkpoint):
     """The same two demo personas, hidden and stated, the embedded model in every role."""
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     base = tmp_path_factory.mktemp("gap")
     for task in ("aloe_demo", "aloe_explicit_demo"):

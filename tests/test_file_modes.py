@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aloe_bench.cache import CallCache
-from aloe_bench.journal import Journal
-from aloe_bench.leaderboard import publish
-from aloe_bench.results import write_json_atomic, write_text_atomic
+from aloe_bench.log.journal import Journal
+from aloe_bench.log.results import write_json_atomic, write_text_atomic
+from aloe_bench.models.cache import CallCache
+from aloe_bench.reports.leaderboard import publish
 from aloe_bench.testing.runs import write_synthetic_run
 
 

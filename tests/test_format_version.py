@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aloe_bench.results import FORMAT_VERSION, load_run
+from aloe_bench.log.results import FORMAT_VERSION, load_run
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_a_fresh_run_and_its_rejudging_write_the_current_format(cli, tmp_path):
 
 
 def test_a_multifaceted_run_writes_the_current_format(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr("aloe_bench.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
     with FakeOpenAIServer(FakeBehaviour(judge_answers=["Feedback: fine.\n[RESULT] 4"])) as server:
         code, _, err = cli(
             "run", "--task", "multifaceted_demo", *_fake_roles(server.base_url, "model", "judge"),

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from aloe_bench.backends import ChatRequest, GenerationSettings
-from aloe_bench.backends.hf import HFBackend
-from aloe_bench.backends.hf_decoding import PrefixStore, supports_prefix_reuse
-from aloe_bench.personas import load_persona_set
+from aloe_bench.datasets.personas import load_persona_set
+from aloe_bench.models.backends import ChatRequest, GenerationSettings
+from aloe_bench.models.backends.hf import HFBackend
+from aloe_bench.models.backends.hf_decoding import PrefixStore, supports_prefix_reuse
 from aloe_bench.prompts import load_prompt
 
 

@@ -8,8 +8,8 @@ import huggingface_hub
 import pytest
 from huggingface_hub import errors
 
-from aloe_bench.backends.hf import check_hub_model
 from aloe_bench.errors import UserInputError
+from aloe_bench.models.backends.hf import check_hub_model
 
 MISSING = "aloe-bench-tests/no-such-model"
 

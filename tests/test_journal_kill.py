@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import read_run
 
-from aloe_bench.journal import JOURNAL_FILE, merged_conversations
-from aloe_bench.personas import Persona, load_persona_set
+from aloe_bench.datasets.personas import Persona, load_persona_set
+from aloe_bench.log.journal import JOURNAL_FILE, merged_conversations
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
@@ -29,7 +29,7 @@ def _personas(path: Path, n: int) -> Path:
 def _command(base_url: str, personas: Path, out: Path, cache: Path) -> list[str]:
     spec = "openai/fake"
     return [
-        sys.executable, "-m", "aloe_bench.cli", "run",
+        sys.executable, "-m", "aloe_bench.cli.main", "run",
         "--model", spec, "--simulator", spec, "--judge", spec,
         "--model-base-url", base_url, "--simulator-base-url", base_url, "--judge-base-url", base_url,
         "--personas", str(personas), "--turns", "4", "--concurrency", "8",

@@ -1,6 +1,6 @@
 import pytest
 
-from aloe_bench.judge import parse_score
+from aloe_bench.scorers.judge import parse_score
 
 SHAPES = [
     ("4", 4),
@@ -55,7 +55,7 @@ def test_unreadable_answers_give_none_not_a_crash(text):
 
 
 def test_history_protocol_shows_earlier_turns_and_v1_does_not():
-    from aloe_bench.judge import get_protocol
+    from aloe_bench.scorers.judge import get_protocol
 
     persona = {"profile": "P-PROFILE", "personality": "P-PERSONALITY"}
     turns = [
@@ -119,6 +119,6 @@ def test_verdicts_next_to_enumerators_are_still_read(text, expected):
     ],
 )
 def test_after_marker_rejects_enumerators(text, expected):
-    from aloe_bench.judge import parse_after_marker
+    from aloe_bench.scorers.judge import parse_after_marker
 
     assert parse_after_marker(text, "[RESULT]") == expected

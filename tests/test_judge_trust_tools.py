@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from aloe_bench.commands._common import judge_panel, split_judge_spec
+from aloe_bench.cli._common import judge_panel, split_judge_spec
 from aloe_bench.errors import UserInputError
-from aloe_bench.report import summary_table
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
+from aloe_bench.reports.run_summary import summary_table
 from aloe_bench.testing.persona_world import PersonaWorldServer, world_personas
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ BOARD_RUNS = [
 @pytest.fixture(scope="module")
 def world_run(tmp_path_factory):
     """A small panel run in the synthetic world (two judges, swap control, two epochs)."""
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     tmp = tmp_path_factory.mktemp("trust")
     personas = tmp / "p.jsonl"
@@ -168,7 +168,7 @@ def test_old_runs_still_load_and_report(cli, run_dir, tmp_path):
 
 
 def test_compare_pairs_epochs_by_persona(world_run):
-    from aloe_bench.compare import persona_turn_scores
+    from aloe_bench.reports.compare import persona_turn_scores
 
     run = load_run(world_run)
     scores = persona_turn_scores(run)
@@ -182,8 +182,8 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     import krippendorff
     import numpy as np
 
-    from aloe_bench.results import ConversationRecord, TurnRecord
-    from aloe_bench.trust import trust_sections
+    from aloe_bench.log.results import ConversationRecord, TurnRecord
+    from aloe_bench.metrics.trust import trust_sections
 
     samples = [[4, 4], [2, 3], [5, 5], [1, None], [3, 3]]
     turn = TurnRecord(user="u", assistant="a", score=3)
@@ -200,7 +200,7 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     )
     assert judge["test_retest_alpha"] == pytest.approx(expected, abs=1e-6) and judge["n"] == 5
     assert judge["invalid"] == 1 and judge["repeats"] == 2
-    from aloe_bench.report import rubric_summary
+    from aloe_bench.reports.run_summary import rubric_summary
 
     assert f"alpha {judge['test_retest_alpha']:.2f} (R=2, n=5)" in rubric_summary(trust_sections([conv], 1))
 
@@ -233,8 +233,8 @@ def test_greedy_repeats_are_named(cli, tmp_path):
 def test_no_spread_between_personas_gives_no_detectable_difference(tmp_path):
     """Two personas scored 5 at every turn (the embedded judge's few readable answers): a zero spread
     is no estimate of the noise, so no MDD is claimed (0 would say any difference is real)."""
-    from aloe_bench.reliability import run_noise_floor
-    from aloe_bench.results import load_run
+    from aloe_bench.log.results import load_run
+    from aloe_bench.metrics.reliability import run_noise_floor
     from aloe_bench.testing.runs import write_synthetic_run
 
     flat = write_synthetic_run(tmp_path / "flat", {"p1": [5, 5, 5], "p2": [5, 5, 5]})

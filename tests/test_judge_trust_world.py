@@ -15,8 +15,8 @@ import krippendorff
 import numpy as np
 import pytest
 
-from aloe_bench.reliability import Z_POWER
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
+from aloe_bench.metrics.reliability import Z_POWER
 from aloe_bench.testing.persona_world import FILLER_MAX, PersonaWorldServer, world_personas
 
 PERSONAS, TURNS, REPEATS = 16, 4, 2

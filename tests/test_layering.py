@@ -12,10 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Module names (as imported) that make up the CLI layer, and their files.
-CLI_MODULES = ("aloe_bench.cli", "aloe_bench.commands", "aloe_train.cli", "aloe_train.config_cli")
+CLI_MODULES = ("aloe_bench.cli", "aloe_train.cli", "aloe_train.config_cli")
 CLI_FILES = {
-    Path("aloe_bench/cli.py"),
-    Path("aloe_bench/commands"),
+    Path("aloe_bench/cli"),
     Path("training/cli.py"),
     Path("training/config_cli.py"),
 }
@@ -83,15 +82,15 @@ def test_no_library_module_imports_the_cli_layer():
 def test_the_checker_sees_absolute_relative_and_package_imports():
     # The walker itself must catch every spelling, or the test above proves nothing.
     cases = {
-        "from aloe_bench.commands._common import role_config": True,
-        "import aloe_bench.cli": True,
+        "from aloe_bench.cli._common import role_config": True,
+        "import aloe_bench.cli.main": True,
         "from aloe_bench import cli": True,
-        "from ..commands import run": True,
+        "from ...cli import run": True,
         "from . import config_cli": True,
         "from aloe_bench import config": False,
         "from aloe_bench.client import x": False,
     }
     for source, expected in cases.items():
-        module = "aloe_train.pipeline" if "config_cli" in source else "aloe_bench.backends.hf"
+        module = "aloe_train.pipeline" if "config_cli" in source else "aloe_bench.models.backends.hf"
         names = [name for _, name in _imported(ast.parse(source), module, False)]
         assert any(_is_cli_module(n) for n in names) is expected, source

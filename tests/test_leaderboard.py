@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aloe_bench.compare import compare_runs
-from aloe_bench.leaderboard import build_leaderboard, publish, render
-from aloe_bench.results import load_run
-from aloe_bench.runinfo import load_runs
+from aloe_bench.log.results import load_run
+from aloe_bench.reports.compare import compare_runs
+from aloe_bench.reports.leaderboard import build_leaderboard, publish, render
+from aloe_bench.reports.runinfo import load_runs
 from aloe_bench.testing.runs import write_synthetic_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,7 +247,7 @@ def test_generation_settings_are_a_column(tmp_path):
 
 
 def test_local_checkpoint_paths_stay_out_of_tables_and_legends(tmp_path):
-    from aloe_bench.plot import run_curve
+    from aloe_bench.reports.plot import run_curve
 
     local = write_synthetic_run(tmp_path / "sft-run", scores(0), model="hf//work/train-demo/sft")
     dot = write_synthetic_run(tmp_path / "dot-run", scores(1), model="./ckpt/dpo")

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from aloe_bench.backends import BackendPool, GenerationSettings
-from aloe_bench.backends.lmeval_backend import LMEvalBackend, lm_gen_kwargs, refuse_data_parallel
 from aloe_bench.errors import UserInputError
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
+from aloe_bench.models.backends import BackendPool, GenerationSettings
+from aloe_bench.models.backends.lmeval_backend import LMEvalBackend, lm_gen_kwargs, refuse_data_parallel
 
 pytest.importorskip("lm_eval")
 

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from conftest import run_cli_subprocess
 
+from aloe_bench.datasets.multifaceted import load_multifaceted
+from aloe_bench.engine.tasks import available_tasks, load_task_settings, tasks_dir
 from aloe_bench.errors import UserInputError
-from aloe_bench.lmeval import task as hooks
-from aloe_bench.lmeval.requests import decode_request, encode_request
-from aloe_bench.multifaceted import load_multifaceted, rubric_metrics
-from aloe_bench.results import ConversationRecord, TurnRecord
-from aloe_bench.tasks import available_tasks, load_task_settings, tasks_dir
+from aloe_bench.integrations.lm_eval import task as hooks
+from aloe_bench.integrations.lm_eval.requests import decode_request, encode_request
+from aloe_bench.log.results import ConversationRecord, TurnRecord
+from aloe_bench.scorers.rubric import rubric_metrics
 
 pytest.importorskip("lm_eval")
 
@@ -29,7 +30,7 @@ MULTIFACETED_TASKS = ["multifaceted", "multifaceted_demo"]
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,17 @@ def test_embedded_path_prints_a_checkpoint_folder(cli, embedded_checkpoint):
 
 @pytest.mark.parametrize("name", ["ir", "n_ir", "n_r2"])
 def test_one_turn_slopes_are_nan_with_a_reason(name, caplog):
-    from aloe_bench.lmeval import task
+    from aloe_bench.integrations.lm_eval import task
 
     items = [{"complete": True, "turns": 1, "scores": [s]} for s in (3, 4, 5)]
-    with caplog.at_level(logging.WARNING, logger="aloe_bench.lmeval.task"):
+    with caplog.at_level(logging.WARNING, logger="aloe_bench.integrations.lm_eval.task"):
         value = getattr(task, f"aggregate_{name}")(items)
     assert math.isnan(value)
     assert f"ALOE {name} is NaN: a slope needs at least 2 scored turns, this run has 1" in caplog.text
 
 
 def test_lm_eval_warnings_that_do_not_apply_to_aloe_tasks_are_dropped(caplog):
-    from aloe_bench.lmeval import intercept
+    from aloe_bench.integrations.lm_eval import intercept
 
     intercept.install()
     task_log, evaluator_log = logging.getLogger("lm_eval.api.task"), logging.getLogger("lm_eval.evaluator")
@@ -52,7 +52,7 @@ def test_lm_eval_warnings_that_do_not_apply_to_aloe_tasks_are_dropped(caplog):
 def test_output_folder_is_named_after_the_checkpoint_not_its_path(embedded_checkpoint):
     from lm_eval.loggers import evaluation_tracker
 
-    from aloe_bench.lmeval import intercept
+    from aloe_bench.integrations.lm_eval import intercept
 
     intercept.install()
     tracker = evaluation_tracker.GeneralConfigTracker()

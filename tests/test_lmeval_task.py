@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from aloe_bench.datasets.personas import load_persona_set
+from aloe_bench.engine.tasks import available_tasks, load_task_settings, tasks_dir
 from aloe_bench.errors import UserInputError
-from aloe_bench.lmeval import task as hooks
-from aloe_bench.lmeval.requests import decode_request, encode_request, model_role
-from aloe_bench.metrics import alignment_metrics
-from aloe_bench.personas import load_persona_set
-from aloe_bench.tasks import available_tasks, load_task_settings, tasks_dir
+from aloe_bench.integrations.lm_eval import task as hooks
+from aloe_bench.integrations.lm_eval.requests import decode_request, encode_request, model_role
+from aloe_bench.metrics.alignment import alignment_metrics
 
 pytest.importorskip("lm_eval")
 
@@ -170,8 +170,8 @@ def test_gen_kwargs_override_the_model_under_test_only_where_given():
 
 def test_interception_keeps_lmeval_builtin_models():
     """Registering a model before lm_eval.models is imported hides the built-ins; ALOE registers none."""
-    from aloe_bench.backends.lmeval_backend import PATCH_MARK, unpatched_generate_until
-    from aloe_bench.lmeval import intercept
+    from aloe_bench.integrations.lm_eval import intercept
+    from aloe_bench.models.backends.lmeval_backend import PATCH_MARK, unpatched_generate_until
 
     intercept.install()
     intercept.install()  # idempotent
@@ -186,7 +186,7 @@ def test_interception_keeps_lmeval_builtin_models():
 
 
 def test_lm_eval_command_adds_the_suite_to_the_include_path(tmp_path):
-    from aloe_bench.commands.lm_eval import with_aloe_tasks
+    from aloe_bench.cli.lm_eval import with_aloe_tasks
 
     ours = str(tasks_dir())
     assert with_aloe_tasks(None) == ours
@@ -198,7 +198,7 @@ def test_the_interception_routes_aloe_requests_to_the_engine_and_the_rest_to_the
     from lm_eval.api.instance import Instance
     from lm_eval.api.model import LM
 
-    from aloe_bench.lmeval import engine, intercept
+    from aloe_bench.integrations.lm_eval import engine, intercept
 
     class EchoLM(LM):  # a model that answers with its prompt
         def loglikelihood(self, requests):

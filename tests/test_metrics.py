@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from aloe_bench.metrics import alignment_metrics, curve_stats
+from aloe_bench.metrics.alignment import alignment_metrics, curve_stats
 
 
 def test_metrics_match_hand_computed_values():

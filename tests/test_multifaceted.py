@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aloe_bench.datasets.multifaceted import instance_id, load_multifaceted
 from aloe_bench.errors import UserInputError
-from aloe_bench.judge import parse_after_marker
-from aloe_bench.multifaceted import load_multifaceted, rubric_metrics
-from aloe_bench.multifaceted.data import instance_id
-from aloe_bench.multifaceted.grading import apply_grades
-from aloe_bench.results import ConversationRecord, TurnRecord, load_run
+from aloe_bench.log.results import ConversationRecord, TurnRecord, load_run
+from aloe_bench.scorers.judge import parse_after_marker
+from aloe_bench.scorers.rubric import apply_grades, rubric_metrics
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ TINY = ["--max-new-tokens", "16", "--judge-max-new-tokens", "8", "--no-progress"
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
 
 
 def sample_rows() -> list[dict]:
@@ -256,7 +255,7 @@ def test_instance_with_no_score_is_null_and_counted():
 @pytest.fixture(scope="module")
 def embedded_run(tmp_path_factory, embedded_checkpoint):
     """`multifaceted_demo` on two shipped instances, the embedded model as model and judge."""
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     base = tmp_path_factory.mktemp("mf")
     argv = ["run", "--task", str(REPO / "tasks/multifaceted/multifaceted_demo.yaml"), "--model", "embedded",
@@ -305,7 +304,7 @@ def test_embedded_run_end_to_end(embedded_run):
 
 def test_run_directory_reads_as_an_aloe_run(embedded_run):
     """Tools written for ALOE runs read a Multifaceted run unchanged: a one-turn curve."""
-    from aloe_bench.report import rubric_summary, summary_table
+    from aloe_bench.reports.run_summary import rubric_summary, summary_table
 
     run = load_run(embedded_run[0])
     assert "turn" in summary_table(run.results) and "AVG" in summary_table(run.results)
@@ -314,7 +313,7 @@ def test_run_directory_reads_as_an_aloe_run(embedded_run):
 
 
 def fake_run(tmp_path, server: FakeOpenAIServer, *extra: str):
-    from aloe_bench.cli import main
+    from aloe_bench.cli.main import main
 
     url = server.base_url
     code = main(["run", "--task", "multifaceted_demo", "--model", "openai/fake", "--model-base-url", url,
@@ -387,7 +386,7 @@ def test_template_without_system_role_is_folded_and_recorded(tmp_path, embedded_
     the prompt, and results.json says so."""
     from transformers import AutoTokenizer
 
-    from aloe_bench.backends.chat_template import render_prompt
+    from aloe_bench.models.backends.chat_template import render_prompt
 
     ckpt = tmp_path / "no-system-ckpt"
     ckpt.mkdir()
@@ -403,7 +402,7 @@ def test_template_without_system_role_is_folded_and_recorded(tmp_path, embedded_
     prompt = render_prompt(AutoTokenizer.from_pretrained(ckpt), inst.model_messages())
     assert f"<|im_start|>user\n{inst.system}\n\n{inst.prompt}<|im_end|>" in prompt
     with FakeOpenAIServer(FakeBehaviour(judge_answers=["[RESULT] 3"])) as server:
-        from aloe_bench.cli import main
+        from aloe_bench.cli.main import main
 
         code = main(["run", "--task", "multifaceted_demo", "--model", f"hf/{ckpt}", "--limit", "1",
                      "--judge", "openai/fake", "--judge-base-url", server.base_url, "--no-cache",

@@ -6,7 +6,7 @@ import json
 
 from conftest import SMALL, read_run
 
-from aloe_bench.backends import BackendPool, ChatRequest, GenerationSettings
+from aloe_bench.models.backends import BackendPool, ChatRequest, GenerationSettings
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
@@ -119,7 +119,7 @@ def test_transient_errors_are_retried(cli, tmp_path):
 
 
 def test_one_failing_conversation_is_recorded_and_the_others_finish(cli, tmp_path):
-    from aloe_bench.personas import load_persona_set
+    from aloe_bench.datasets.personas import load_persona_set
 
     doomed = load_persona_set("demo").personas[1]
     marker = doomed.profile.split(".")[0]  # only this persona's simulator prompts contain it

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from aloe_bench.datasets.personas import load_persona_set, persona_id
+from aloe_bench.datasets.personas.loaders import read_strings
+from aloe_bench.datasets.personas.official import load_official_pool
 from aloe_bench.errors import UserInputError
-from aloe_bench.personas import load_persona_set, persona_id
-from aloe_bench.personas.loaders import read_strings
-from aloe_bench.personas.official import load_official_pool
 
 
 def test_official_set_is_20_profiles_times_first_5_personalities(aloe_data_dir):
@@ -56,7 +56,7 @@ def test_demo_set_ships_with_the_package():
 
 
 def test_offline_without_data_dir_says_to_pass_data_dir(monkeypatch, tmp_path):
-    import aloe_bench.personas.official as official
+    import aloe_bench.datasets.personas.official as official
 
     monkeypatch.setenv("ALOE_BENCH_HOME", str(tmp_path))  # empty cache
     monkeypatch.setattr(official, "ALOE_URL", "http://127.0.0.1:9/{name}")  # nothing listens: offline

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aloe_bench.metrics import alignment_metrics
-from aloe_bench.plot import run_curve
-from aloe_bench.results import load_run, score_matrix
-from aloe_bench.runinfo import load_runs
+from aloe_bench.log.results import load_run, score_matrix
+from aloe_bench.metrics.alignment import alignment_metrics
+from aloe_bench.reports.plot import run_curve
+from aloe_bench.reports.runinfo import load_runs
 from aloe_bench.testing.runs import write_synthetic_run
 
 

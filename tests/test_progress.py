@@ -6,8 +6,8 @@ import io
 import os
 import time
 
-from aloe_bench import progress
-from aloe_bench.progress import GenerationActivity, TurnProgress, cpu_contention
+from aloe_bench.engine import progress
+from aloe_bench.engine.progress import GenerationActivity, TurnProgress, cpu_contention
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 

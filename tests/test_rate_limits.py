@@ -8,8 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from aloe_bench.backends.ratelimit import AdaptiveConcurrency, Endpoint, parse_duration, pause_from_headers
-from aloe_bench.personas import Persona, load_persona_set
+from aloe_bench.datasets.personas import Persona, load_persona_set
+from aloe_bench.models.backends.ratelimit import (
+    AdaptiveConcurrency,
+    Endpoint,
+    parse_duration,
+    pause_from_headers,
+)
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
@@ -23,7 +28,7 @@ def _personas(path: Path, n: int) -> Path:
 def _run(tmp_path: Path, base_url: str, personas: int, turns: int, concurrency: int):
     spec = "openai/fake"
     cmd = [
-        sys.executable, "-m", "aloe_bench.cli", "run",
+        sys.executable, "-m", "aloe_bench.cli.main", "run",
         "--model", spec, "--simulator", spec, "--judge", spec,
         "--model-base-url", base_url, "--simulator-base-url", base_url, "--judge-base-url", base_url,
         "--personas", str(_personas(tmp_path / "p.jsonl", personas)), "--turns", str(turns),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
 
 
 def _digest(directory) -> dict[str, str]:

@@ -23,7 +23,7 @@ def test_resume_after_kill_9_repeats_no_finished_call(tmp_path, embedded_checkpo
     cmd = [
         sys.executable,
         "-m",
-        "aloe_bench.cli",
+        "aloe_bench.cli.main",
         "run",
         "--task",
         "aloe_demo",

@@ -2,11 +2,11 @@ import asyncio
 
 import pytest
 
-from aloe_bench.backends import BackendPool, parse_spec
-from aloe_bench.backends.base import PRIORITY_BACKGROUND, PRIORITY_CRITICAL, PrioritySemaphore
 from aloe_bench.errors import UserInputError
-from aloe_bench.rollout import clean_user_message
+from aloe_bench.models.backends import BackendPool, parse_spec
+from aloe_bench.models.backends.base import PRIORITY_BACKGROUND, PRIORITY_CRITICAL, PrioritySemaphore
 from aloe_bench.seeds import request_seed
+from aloe_bench.solvers.rollout import clean_user_message
 
 
 @pytest.mark.parametrize(

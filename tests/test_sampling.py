@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from aloe_bench.backends.sampling import PerRowSampler, RowSampling
+from aloe_bench.models.backends.sampling import PerRowSampler, RowSampling
 
 
 def _draw(logits: torch.Tensor, rows: list[RowSampling], step: int = 0) -> torch.Tensor:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aloe_bench.compare import compare_to_baseline
-from aloe_bench.metrics import curve_stats
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
+from aloe_bench.metrics.alignment import curve_stats
+from aloe_bench.reports.compare import compare_to_baseline
+from aloe_bench.reports.viewer import build_payload, write_run_report
+from aloe_bench.reports.viewer.page import embed_json, render_page
+from aloe_bench.reports.viewer.stats import normalized_fit_ci
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 from aloe_bench.testing.report_runs import INJECTIONS, write_report_run
-from aloe_bench.viewer import build_payload, write_run_report
-from aloe_bench.viewer.page import embed_json, render_page
-from aloe_bench.viewer.stats import normalized_fit_ci
 
 REPO = Path(__file__).resolve().parents[1]
 MULTIFACETED_RUN = REPO / "tests" / "data" / "view_multifaceted_run"

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aloe_bench.results import load_run
+from aloe_bench.log.results import load_run
+from aloe_bench.reports.viewer import build_report
 from aloe_bench.testing.report_runs import write_report_run
-from aloe_bench.viewer import build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from aloe_bench.cli import dispatch, parse_with_suggestions
+from aloe_bench.cli.main import dispatch, parse_with_suggestions
 from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
 from aloe_train import __version__
 from aloe_train.config_cli import add_config_arguments, config_from_args

@@ -24,17 +24,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from aloe_bench.backends import ChatRequest
+from aloe_bench.datasets.personas import load_persona_set, persona_id
+from aloe_bench.datasets.personas.loaders import read_strings
+from aloe_bench.datasets.personas.official import load_official_pool
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.judge import judge_with_reasks
-from aloe_bench.personas import load_persona_set, persona_id
-from aloe_bench.personas.loaders import read_strings
-from aloe_bench.personas.official import load_official_pool
+from aloe_bench.log.results import write_json_atomic, write_text_atomic
+from aloe_bench.models.backends import ChatRequest
+from aloe_bench.models.roles import Role
 from aloe_bench.prompts import load_prompt
-from aloe_bench.results import write_json_atomic, write_text_atomic
-from aloe_bench.roles import Role
-from aloe_bench.rollout import simulated_user_message
+from aloe_bench.scorers.judge import judge_with_reasks
 from aloe_bench.seeds import request_seed, seed32
+from aloe_bench.solvers.rollout import simulated_user_message
 from aloe_train.generation import (
     RoleBinding,
     bound_roles,

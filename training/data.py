@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.backends.chat_template import prepare_messages
+from aloe_bench.datasets.personas.loaders import read_objects
 from aloe_bench.errors import UserInputError
-from aloe_bench.personas.loaders import read_objects
+from aloe_bench.models.backends.chat_template import prepare_messages
 from aloe_train import formatting as fmt
 
 log = logging.getLogger(__name__)

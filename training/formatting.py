@@ -23,8 +23,8 @@ import bisect
 import logging
 from typing import Any
 
-from aloe_bench.backends.chat_template import prepare_messages
 from aloe_bench.errors import UserInputError
+from aloe_bench.models.backends.chat_template import prepare_messages
 
 log = logging.getLogger(__name__)
 

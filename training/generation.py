@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.backends import BackendPool, GenerationSettings, parse_args
-from aloe_bench.config import RoleConfig
+from aloe_bench.engine.config import RoleConfig
+from aloe_bench.engine.runner import open_cache
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.provenance import package_versions
+from aloe_bench.models.backends import BackendPool, GenerationSettings, parse_args
+from aloe_bench.models.roles import Role
 from aloe_bench.prompts import PromptTemplate, load_prompt
-from aloe_bench.provenance import package_versions
-from aloe_bench.roles import Role
-from aloe_bench.runner import open_cache
 
 PROMPTS_PACKAGE = "aloe_train.prompts"
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from aloe_bench.backends import ChatRequest
+from aloe_bench.datasets.personas.loaders import read_strings
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.personas.loaders import read_strings
-from aloe_bench.results import write_json_atomic, write_text_atomic
+from aloe_bench.log.results import write_json_atomic, write_text_atomic
+from aloe_bench.models.backends import ChatRequest
 from aloe_bench.seeds import seed32
 from aloe_train.embeddings import get_embedder, select_novel
 from aloe_train.generation import (

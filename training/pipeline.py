@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.backends import parse_args
-from aloe_bench.config import RoleConfig, RunConfig
+from aloe_bench.engine.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.results import write_json_atomic
+from aloe_bench.log.results import write_json_atomic
+from aloe_bench.models.backends import parse_args
 from aloe_train import conversations as conv_mod
 from aloe_train import personas as personas_mod
 from aloe_train import train as train_mod
@@ -198,7 +198,7 @@ def _train(config: PipelineConfig, work: Path, data: Path, method: str) -> Path:
 
 
 def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path:
-    from aloe_bench.runner import run_benchmark
+    from aloe_bench.engine.runner import run_benchmark
 
     def role(spec_: str | None) -> RoleConfig:
         if spec_:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aloe_bench.leaderboard import Leaderboard, build_leaderboard, render
-from aloe_bench.runinfo import load_runs
+from aloe_bench.reports.leaderboard import Leaderboard, build_leaderboard, render
+from aloe_bench.reports.runinfo import load_runs
 
 
 def comparison_board(runs: dict[str, Path]) -> Leaderboard:

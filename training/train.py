@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.backends import parse_spec
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.provenance import package_versions
-from aloe_bench.results import write_json_atomic
+from aloe_bench.log.provenance import package_versions
+from aloe_bench.log.results import write_json_atomic
+from aloe_bench.models.backends import parse_spec
 from aloe_train.data import FORMATS, DataReport, read_rows
 from aloe_train.formatting import SFT_MODES, TARGETS
 
@@ -170,7 +170,7 @@ def resolve_model(spec: str) -> str:
     """A base spec -> what from_pretrained takes (a folder or a hub id)."""
     provider, name = parse_spec(spec)
     if provider == "embedded":
-        from aloe_bench.backends.embedded import embedded_checkpoint
+        from aloe_bench.models.backends.embedded import embedded_checkpoint
 
         return str(embedded_checkpoint())
     if provider != "hf":

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from aloe_bench.metrics import alignment_metrics
-from aloe_bench.personas import load_demo
-from aloe_bench.results import (
+from aloe_bench.datasets.personas import load_demo
+from aloe_bench.log.results import (
     CONVERSATIONS_FILE,
     FORMAT_VERSION,
     RESULTS_FILE,
@@ -32,6 +31,7 @@ from aloe_bench.results import (
     write_json_atomic,
     write_text_atomic,
 )
+from aloe_bench.metrics.alignment import alignment_metrics
 
 # Untrusted text as a model could write it: each piece would run script or add markup if a page
 # treated it as HTML. The page must show all of it literally.

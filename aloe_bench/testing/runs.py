@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.metrics import alignment_metrics
-from aloe_bench.results import (
+from aloe_bench.log.results import (
     CONVERSATIONS_FILE,
     FORMAT_VERSION,
     RESULTS_FILE,
@@ -20,6 +19,7 @@ from aloe_bench.results import (
     write_conversations,
     write_json_atomic,
 )
+from aloe_bench.metrics.alignment import alignment_metrics
 
 
 def write_synthetic_run(

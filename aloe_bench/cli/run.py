@@ -1,0 +1,307 @@
+"""`aloe-bench run`: score a model on a task of the suite (or resume a run).
+
+A task's `metadata.aloe.kind` picks the flow: `aloe` (default: simulated user, K turns, per-turn
+judge) or `multifaceted` (stated preferences, one reply per instance, rubric grading)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from aloe_bench.cli._common import add_role_arguments
+from aloe_bench.engine.config import RunConfig
+from aloe_bench.engine.tasks import build_multifaceted_config as build_multifaceted_task
+from aloe_bench.engine.tasks import build_run_config, load_task_settings, task_kind
+from aloe_bench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from aloe_bench.engine.multifaceted import MultifacetedConfig
+
+EXAMPLES = """examples:
+  aloe-bench run --task aloe_demo --model embedded                 # offline, a few minutes on a CPU
+  aloe-bench run --task aloe_paper --model hf/meta-llama/Meta-Llama-3-8B-Instruct   # the paper's setup
+  aloe-bench run --task aloe_explicit_demo --model embedded        # the persona stated in the system message
+  aloe-bench run --task multifaceted_demo --model embedded --limit 2   # Multifaceted Bench, shipped sample
+  aloe-bench run --task multifaceted --data path/to/multifaceted_bench.parquet --model hf/... --judge openai/...
+  aloe-bench run --model hf/./my-checkpoint --simulator openai/gpt-4o-mini-2024-07-18 \\
+      --judge openai/gpt-4o-mini-2024-07-18 --personas aloe --turns 10
+Re-running the same command resumes: finished calls come from the call cache."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the ALOE benchmark on a model",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--task",
+        metavar="NAME",
+        help="a task of the suite (aloe_demo, aloe_paper, aloe_explicit, multifaceted, ...) or a task YAML",
+    )
+    add_role_arguments(p, "model")
+    add_role_arguments(p, "simulator")
+    add_role_arguments(p, "judge")
+    g = p.add_argument_group("benchmark")
+    g.add_argument(
+        "--personas",
+        metavar="NAME|PATH",
+        help="aloe (official 100), demo (shipped, offline), or a JSONL file",
+    )
+    g.add_argument(
+        "--data-dir", metavar="DIR", help="folder with the original ALOE files (no download needed)"
+    )
+    g.add_argument("--limit", type=int, metavar="N", help="only the first N personas")
+    g.add_argument("--turns", type=int, metavar="K", help="turns per conversation (default 10)")
+    g.add_argument(
+        "--protocol", metavar="NAME", help="judge protocol: aloe-v1 (default, as the paper) or aloe-history"
+    )
+    g.add_argument("--seed", type=int, help="seed for every sampled call and the bootstrap (default 0)")
+    g.add_argument(
+        "--judge-reasks", type=int, metavar="N", help="re-asks for an unreadable judge answer (default 2)"
+    )
+    g.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight per API backend (default 32)"
+    )
+    mf = p.add_argument_group("multifaceted tasks")
+    mf.add_argument(
+        "--data",
+        metavar="PATH",
+        help="Multifaceted Bench rows: a JSON/JSONL/Parquet file or folder, or `sample` (shipped); "
+        "default: the Hugging Face dataset kaist-ai/Multifaceted-Bench",
+    )
+    t = p.add_argument_group("trust (judge panels, repeats, controls, noise floor)")
+    t.add_argument(
+        "--judge-repeats",
+        type=int,
+        metavar="R",
+        help="judge every turn (rubric) R times per judge with distinct seeds; scores are averaged, "
+        "their test-retest reliability reported (repeats differ only with a sampling judge)",
+    )
+    t.add_argument(
+        "--controls",
+        metavar="NAME[,NAME]",
+        help="validity controls: swap = each judge also scores every reply against another persona",
+    )
+    t.add_argument(
+        "--epochs",
+        type=int,
+        metavar="E",
+        help="run every persona E times with distinct seeds (ids: persona, persona#e1, ...); "
+        "CIs are clustered by persona",
+    )
+    o = p.add_argument_group("output")
+    o.add_argument("--output", metavar="DIR", help="run directory (default runs/<task or personas>__<model>)")
+    o.add_argument(
+        "--cache", metavar="PATH", help="call cache file (default ~/.cache/aloe-bench/calls.sqlite)"
+    )
+    o.add_argument("--no-cache", action="store_true", help="no call cache (and so no resume)")
+    o.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
+    o.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    a = p.add_argument_group("simulated-user audit")
+    a.add_argument(
+        "--audit",
+        action="store_true",
+        help="audit the simulated user when the run ends (as `aloe-bench audit`; offline unless --auditor)",
+    )
+    from aloe_bench.cli.audit import add_audit_arguments
+
+    add_audit_arguments(p)
+    sc = p.add_argument_group("scale and cost")
+    sc.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the planned calls and an estimate of tokens and cost per role, then exit (no model call)",
+    )
+    sc.add_argument(
+        "--price",
+        action="append",
+        metavar="ROLE=IN,OUT",
+        help="price of a role in $ per million prompt,completion tokens (overrides prices.yaml); repeatable",
+    )
+    sc.add_argument(
+        "--judge-batch",
+        action="store_true",
+        help="send judge requests through the OpenAI Batch API (openai/ judges; half price, hours of latency)",
+    )
+    p.set_defaults(func=main)
+
+
+# Flags that belong to one flow only: given to the other, they are refused, not ignored.
+_MULTIFACETED_ONLY = {"data": "--data"}
+_ALOE_ONLY = {
+    "personas": "--personas",
+    "data_dir": "--data-dir",
+    "turns": "--turns",
+    "protocol": "--protocol",
+    "simulator": "--simulator",
+    "simulator_args": "--simulator-args",
+    "simulator_base_url": "--simulator-base-url",
+    "simulator_max_new_tokens": "--simulator-max-new-tokens",
+    "simulator_temperature": "--simulator-temperature",
+    "simulator_top_p": "--simulator-top-p",
+    "controls": "--controls",
+    "epochs": "--epochs",
+}
+
+
+def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str]:
+    """(task name, its settings, its kind); no --task means an ALOE run from flags alone."""
+    task_name: str | None = None
+    task: dict[str, Any] = {}
+    if getattr(args, "task", None):
+        task_name, task = load_task_settings(args.task)
+    kind, task = task_kind(task_name, task)
+    return task_name, task, kind
+
+
+def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:
+    for dest, flag in flags.items():
+        if getattr(args, dest, None) is not None:
+            raise UserInputError(f"{flag} {why}")
+
+
+def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> RunConfig:
+    task_name, task, _ = loaded or load_task(args)
+    _refuse_flags(
+        args,
+        _MULTIFACETED_ONLY,
+        "is for Multifaceted tasks (--task multifaceted or multifaceted_demo); "
+        + (f"task {task_name} is an ALOE task" if task_name else "ALOE runs take --personas"),
+    )
+    return build_run_config(
+        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
+    )
+
+
+def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> MultifacetedConfig:
+    task_name, task, _ = loaded
+    _refuse_flags(
+        args, _ALOE_ONLY, f"does not apply to task {task_name} (one reply per instance, no simulated user)"
+    )
+    return build_multifaceted_task(
+        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
+    from aloe_bench.reports.run_summary import rubric_summary, summary_table
+    from aloe_bench.reports.viewer import report_after_command
+
+    loaded = load_task(args)
+    progress = False if args.no_progress else None
+    if loaded[2] == "multifaceted":
+        from aloe_bench.engine.multifaceted import run_multifaceted
+
+        if args.audit:
+            raise UserInputError("--audit is for ALOE tasks: a Multifaceted run has no simulated user")
+        for flag, given in (
+            ("--dry-run", args.dry_run),
+            ("--judge-batch", args.judge_batch),
+            ("--price", args.price),
+        ):
+            if given:
+                raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {loaded[0]}")
+        rubric_config = build_multifaceted_config(args, loaded)
+        _warn_embedded_judge(rubric_config.judge.spec)
+        out, results = run_multifaceted(rubric_config, overwrite=args.overwrite, progress=progress)
+        print(rubric_summary(results, str(out)))
+        what = "instance(s)"
+    else:
+        from aloe_bench.engine.runner import execute_run, prepare_run
+        from aloe_bench.models.cost import parse_price_flags
+
+        config = build_config(args, loaded)
+        prices = parse_price_flags(args.price)
+        if args.judge_batch:
+            if len(config.judges) > 1:
+                raise UserInputError("--judge-batch takes one judge for now; drop it or the extra --judge")
+            _check_batch_judge(config.judge.spec)
+        if args.dry_run:
+            return _dry_run(config, prices, args.judge_batch)
+        prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
+        prepared.prices, prepared.judge_batch = prices, args.judge_batch
+        _warn_embedded_judge(config.judge.spec)
+        _warn_greedy_repeats(config)
+        audit = _audit_options(args)  # bad audit flags fail before the run, not after it
+        _announce(config, len(prepared.personas.personas) * config.epochs)
+        results = execute_run(prepared, progress=progress)
+        out = prepared.out
+        if audit is not None:
+            from aloe_bench.scorers.audit import audit_run
+
+            results = audit_run(out, audit)
+        print(summary_table(results, str(out)))
+        what = "conversation(s)"
+    report_after_command(out)
+    failed = results["metrics"].get("failed", 0)
+    if failed:
+        print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
+        return EXIT_FAILED_CONVERSATIONS
+    return 0
+
+
+def _audit_options(args: argparse.Namespace):
+    from aloe_bench.cli.audit import audit_options
+
+    options = audit_options(args)
+    if not args.audit:
+        if options.auditor is not None or args.facts != "clauses":
+            raise UserInputError("--auditor and --facts set up the simulated-user audit: add --audit")
+        return None
+    options.validate()
+    return options
+
+
+def _announce(config: RunConfig, conversations: int) -> None:
+    """What will happen (one line), and a warning when other processes already load the cores."""
+    from aloe_bench.engine.progress import cpu_contention
+    from aloe_bench.engine.run_plan import plan_line
+
+    print(plan_line(config, conversations), file=sys.stderr)
+    busy = cpu_contention()
+    if busy:
+        print(busy, file=sys.stderr)
+
+
+def _dry_run(config: RunConfig, prices: dict, judge_batch: bool) -> int:
+    from aloe_bench.datasets.personas import load_persona_set
+    from aloe_bench.engine.dry_run import estimate_run, format_estimate
+
+    config.validate()
+    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
+    print(format_estimate(estimate_run(config, personas, prices, judge_batch=judge_batch)))
+    return 0
+
+
+def _check_batch_judge(spec: str) -> None:
+    """Only OpenAI's API (or a server with its files and batches endpoints) has a Batch API."""
+    from aloe_bench.models.backends import normalize_spec
+
+    if not normalize_spec(spec).startswith("openai/"):
+        raise UserInputError(f"--judge-batch needs an openai/ judge (got {spec}); drop --judge-batch")
+
+
+def _warn_embedded_judge(spec: str) -> None:
+    if spec == "embedded":
+        print(
+            "note: the embedded 135M model is the judge: it proves the pipeline runs offline, but it cannot judge. "
+            "For real scores pass a capable judge, e.g. --judge openai/gpt-4o-mini-2024-07-18.",
+            file=sys.stderr,
+        )
+
+
+def _warn_greedy_repeats(config: RunConfig) -> None:
+    """Repeats differ only through sampling: at temperature 0 they are the same call R times."""
+    if config.judge_repeats > 1:
+        greedy = [j.spec for j in config.judges if j.temperature == 0]
+        if greedy:
+            print(
+                f"note: --judge-repeats {config.judge_repeats} with temperature 0 for {', '.join(greedy)}: "
+                "greedy repeats give identical answers (test-retest alpha 1 by construction); "
+                "set --judge-temperature > 0 to measure the judge's own noise",
+                file=sys.stderr,
+            )

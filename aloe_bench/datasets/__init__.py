@@ -1,0 +1,1 @@
+"""Stage 1, the data: persona sets (ALOE) and Multifaceted Bench instances."""

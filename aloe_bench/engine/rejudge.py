@@ -1,0 +1,279 @@
+"""Judge a finished run again (another judge, another protocol) without regenerating anything.
+
+The conversations are read from the run directory and scored by the judge stage alone; the results
+go to a new run directory (the original is never written), whose usage shows zero calls for the
+model under test and the simulated user. Judge calls go through the call cache: re-running resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from aloe_bench import __version__
+from aloe_bench.engine.config import CONTROLS, RoleConfig
+from aloe_bench.engine.runner import (
+    RunRecorder,
+    _now,
+    check_output_dir,
+    judge_label,
+    judge_role_names,
+    open_cache,
+    panel_judges,
+    panel_usage,
+)
+from aloe_bench.errors import UserInputError
+from aloe_bench.log.provenance import machine, package_versions
+from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
+from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
+from aloe_bench.metrics.trust import plan_line, planned_judge_calls
+from aloe_bench.metrics.validity import swap_map
+from aloe_bench.models.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.models.roles import Role, Usage
+from aloe_bench.scorers.judge import JudgeStage, get_protocol
+
+
+def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
+    """A sibling of the source run, named after the new judge and protocol."""
+    judge_slug = re.sub(r"[^A-Za-z0-9._-]+", "-", judge.record()["spec"].replace("/", "_")).strip("-")
+    return source.parent / f"{source.name}__judge-{judge_slug[:60]}__{protocol}"
+
+
+def _unjudged(conv: ConversationRecord) -> ConversationRecord:
+    """The conversation with the old judge's verdicts removed (user and assistant turns kept)."""
+    verdicts = ("judgements", "swap_judgements")
+    turns = [
+        TurnRecord(
+            user=t.user,
+            assistant=t.assistant,
+            extra={k: v for k, v in t.extra.items() if k not in verdicts},
+        )
+        for t in conv.turns
+    ]
+    return ConversationRecord(
+        id=conv.id, persona=conv.persona, turns=turns, status=conv.status, error=conv.error, meta=conv.meta
+    )
+
+
+def _header(
+    run: Run,
+    judges: list[RoleConfig],
+    protocol_name: str,
+    reasks: int,
+    backends: list[Any],
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    judge, judge_backend = judges[0], backends[0]
+    protocol = get_protocol(protocol_name)
+    config = copy.deepcopy(run.config)
+    source = {
+        "path": str(run.path.resolve()),
+        "config_hash": run.results.get("config_hash"),
+        "judge": run.config.get("judge"),
+        "protocol": run.config.get("protocol"),
+        "judge_reasks": run.config.get("judge_reasks"),
+    }
+    config["judge"] = {**judge.record(), "backend": judge_backend.describe()}
+    for key in ("judges", "judge_repeats", "controls"):
+        config.pop(key, None)  # the source run's panel is not this one's
+    trust: dict[str, Any] = {}
+    if len(judges) > 1:
+        trust["judges"] = [
+            {**j.record(), "backend": b.describe(), "label": judge_label(judges, i)}
+            for i, (j, b) in enumerate(zip(judges, backends, strict=True))
+        ]
+    if repeats != 1:
+        trust["judge_repeats"] = repeats
+    if controls:
+        trust["controls"] = sorted(controls)
+    config.update(trust)
+    config["protocol"] = protocol_name
+    config["judge_reasks"] = reasks
+    config.setdefault("prompts", {})["judge"] = protocol.prompt.record()
+    config["rejudged_from"] = source
+    config["packages"] = package_versions()
+    config["machine"] = machine()
+    what = {
+        "source": source["config_hash"],
+        "judge": judge.record(),
+        "protocol": protocol_name,
+        "reasks": reasks,
+        # Only when set, so a plain re-judge keeps the hash it had before panels existed.
+        **({"judges": [j.record() for j in judges]} if len(judges) > 1 else {}),
+        **({"repeats": repeats} if repeats != 1 else {}),
+        **({"controls": sorted(controls)} if controls else {}),
+    }
+    return {
+        "aloe_bench_version": __version__,
+        "label": run.label,
+        "config_hash": hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16],
+        "config": config,
+        "started": _now(),
+    }
+
+
+async def _rejudge_async(
+    run: Run,
+    out: Path,
+    judges: list[RoleConfig],
+    protocol_name: str,
+    reasks: int,
+    cache_setting: str | None,
+    progress: bool | None,
+    overwrite: bool,
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
+    batch: bool = False,
+) -> dict[str, Any]:
+    protocol = get_protocol(protocol_name)
+    cache = open_cache(cache_setting)
+    pool = BackendPool()
+    backends: list[Any] = []
+    try:
+        names = judge_role_names(judges)
+        backends = [pool.get(j.spec, j.args) for j in judges]
+        if batch:  # through the Batch API; batches.json in the new run directory makes it resumable
+            from aloe_bench.models.batch import BatchBackend
+
+            out.mkdir(parents=True, exist_ok=True)
+            backends[0] = BatchBackend(backends[0], out)
+        roles = {
+            name: Role(
+                "judge",
+                b,
+                cache,
+                prompt_version=protocol.prompt.tag,
+                priority=PRIORITY_BACKGROUND,
+            )
+            for name, b in zip(names, backends, strict=True)
+        }
+        header = _header(
+            run, judges, protocol_name, reasks, [r.backend for r in roles.values()], repeats, controls
+        )
+        check_output_dir(out, header["config_hash"], overwrite)
+        conversations = [_unjudged(c) for c in run.conversations]
+        turns = int(run.config.get("turns") or max((len(c.turns) for c in conversations), default=0))
+        seed = int(run.config.get("seed") or 0)
+        n_bootstrap = int((run.metrics.get("ci") or {}).get("n_bootstrap") or DEFAULT_BOOTSTRAP)
+        panel = panel_judges(judges, names, roles, protocol, cache, "swap" in controls)
+        # Nothing is generated: the model under test and the simulated user make no calls.
+        usage = {
+            "model": Usage(),
+            "simulator": Usage(),
+            "judge": roles["judge"].usage,
+            **{k: r.usage for k, r in panel_usage(roles, panel).items()},
+        }
+        recorder = RunRecorder(out, header, conversations, turns, seed, n_bootstrap, usage)
+        todo = [(c, i) for c in conversations for i, t in enumerate(c.turns) if t.assistant is not None]
+        if len(panel) > 1 or repeats > 1 or controls:
+            plan = planned_judge_calls(len(todo), len(panel), repeats, "swap" in controls)
+            print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
+        bar = tqdm(
+            total=len(todo), desc="judging", unit="turn", disable=None if progress is None else not progress
+        )
+
+        def on_judged(conv, index):
+            bar.update(1)
+            recorder.mark_dirty()
+
+        stage = JudgeStage(
+            None,
+            protocol,
+            reasks=reasks,
+            seed=seed,
+            on_judged=on_judged,
+            panel=panel,
+            repeats=repeats,
+            swap=swap_map(conversations) if "swap" in controls else None,
+        )
+        recorder.flush("running")
+        try:
+            for conv, index in todo:
+                stage.submit(conv, index)
+            await stage.drain()
+        except BaseException:
+            await stage.cancel()
+            recorder.flush("interrupted")
+            raise
+        finally:
+            bar.close()
+        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
+        return recorder.flush(status)
+    finally:
+        if batch and backends:
+            await backends[0].aclose()  # its pollers
+        await pool.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def rejudge(
+    source: str | Path,
+    judge: RoleConfig | list[RoleConfig],
+    *,
+    repeats: int = 1,
+    controls: tuple[str, ...] = (),
+    protocol: str | None = None,
+    output: str | Path | None = None,
+    reasks: int | None = None,
+    cache: str | None = None,
+    progress: bool | None = None,
+    overwrite: bool = False,
+    batch: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """Judge the run in `source` again (one judge or a panel, `repeats` times each, with validity
+    `controls`); returns the new run directory and its results."""
+    judges = judge if isinstance(judge, list) else [judge]
+    if repeats < 1:
+        raise UserInputError(f"--judge-repeats must be at least 1 (got {repeats})")
+    unknown = sorted(set(controls) - set(CONTROLS))
+    if unknown:
+        raise UserInputError(
+            f"unknown control(s) {', '.join(unknown)}: use --controls {' or '.join(CONTROLS)}"
+        )
+    run = load_run(source)
+    if not run.conversations:
+        raise UserInputError(
+            f"{run.path} has no conversations to judge (empty {run.path}/conversations.jsonl)"
+        )
+    protocol_name = protocol or run.config.get("protocol") or "aloe-v1"
+    get_protocol(protocol_name)
+    reasks = reasks if reasks is not None else int(run.config.get("judge_reasks", 2))
+    if reasks < 0:
+        raise UserInputError("--judge-reasks cannot be negative")
+    out = Path(output) if output else default_output(run.path, judges[0], protocol_name)
+    if controls and not output:
+        out = out.with_name(out.name + "__" + "-".join(sorted(controls)))
+    if out.resolve() == run.path.resolve():
+        raise UserInputError(
+            f"--output {out} is the run being judged; pick a new directory (the original stays untouched)"
+        )
+    if batch and (len(judges) > 1 or not judges[0].spec.startswith("openai/")):
+        raise UserInputError(
+            f"--batch needs one openai/ judge (got {', '.join(j.spec for j in judges)}); drop --batch"
+        )
+    results = asyncio.run(
+        _rejudge_async(
+            run,
+            out,
+            judges,
+            protocol_name,
+            reasks,
+            cache,
+            progress,
+            overwrite,
+            repeats,
+            tuple(controls),
+            batch,
+        )
+    )
+    return out, results

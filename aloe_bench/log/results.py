@@ -1,0 +1,248 @@
+"""The run directory: the output contract every other tool reads.
+
+`DIR/results.json`: config (specs, prompts with hashes, persona set, turns, seed, versions), metrics
+(al, n, invalid, avg, ir, n_ir, n_r2, ci), usage per role, status.
+`DIR/conversations.jsonl`: one object per conversation: id, persona {profile, personality}, status,
+turns [{user, assistant, score, judge_raw, ...}].
+Both are rewritten atomically (temp file + rename), so a reader never sees a half-written file and
+a kill -9 loses nothing that was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aloe_bench.errors import UserInputError
+from aloe_bench.log.filemodes import chmod_as_created
+from aloe_bench.models.spec_names import portable_spec
+
+RESULTS_FILE = "results.json"
+# The run-log format this code writes (results.json `format_version`). Runs written before the field
+# existed are format 0; they read as they are (format 1 only adds the field). Bump it when a
+# change needs migrating old runs on read (in `load_run`), and add the migration there.
+FORMAT_VERSION = 1
+CONVERSATIONS_FILE = "conversations.jsonl"
+
+
+@dataclass
+class TurnRecord:
+    user: str
+    assistant: str | None = None
+    # An ALOE turn: the judge's 1-5 (an int), or the mean over a judge panel / repeats (a float);
+    # a Multifaceted turn: the instance's mean rubric score (a float).
+    score: int | float | None = None
+    judge_raw: str | None = None
+    judge_attempts: int = 0
+    judge_error: str | None = None
+    judged: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific fields (e.g. per-rubric scores)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d.update(extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: v for k, v in data.items() if k in known},
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass
+class ConversationRecord:
+    id: str
+    persona: dict[str, str]
+    turns: list[TurnRecord] = field(default_factory=list)
+    status: str = "running"  # running | complete | failed
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "persona": self.persona,
+            "status": self.status,
+            "error": self.error,
+            "turns": [t.to_dict() for t in self.turns],
+            **({"meta": self.meta} if self.meta else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationRecord:
+        return cls(
+            id=str(data["id"]),
+            persona=data["persona"],
+            turns=[TurnRecord.from_dict(t) for t in data.get("turns", [])],
+            status=data.get("status", "complete"),
+            error=data.get("error"),
+            meta=data.get("meta", {}),
+        )
+
+
+def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
+    """Write `lines` to `path` through a temp file and a rename (a reader never sees half a file,
+    a kill leaves the old one), streamed so a large run's file never sits in memory, with the mode
+    the umask allows. Returns the bytes written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    written = 0
+    try:
+        chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line)
+                written += len(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return written
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_lines_atomic(path, [text])
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_conversations(path: Path, conversations: list[ConversationRecord]) -> None:
+    write_text_atomic(
+        path, "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in conversations)
+    )
+
+
+def score_matrix(conversations: list[ConversationRecord], turns: int) -> np.ndarray:
+    """Scores of the conversations that count (complete ones), NaN where the judge gave none."""
+    rows = []
+    for conv in conversations:
+        if conv.status != "complete":
+            continue
+        row = [np.nan] * turns
+        for k, turn in enumerate(conv.turns[:turns]):
+            if turn.score is not None:
+                row[k] = float(turn.score)
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(len(rows), turns)
+
+
+def ensure_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".aloe-write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write to output directory {directory} ({exc.strerror}); pass --output DIR somewhere writable"
+        ) from None
+
+
+@dataclass
+class Run:
+    """A finished (or partial) run read back from its directory."""
+
+    path: Path
+    results: dict[str, Any]
+    conversations: list[ConversationRecord]
+    format_version: int = FORMAT_VERSION  # as written on disk (0: before the field existed)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.results.get("config", {})
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.results.get("metrics", {})
+
+    @property
+    def label(self) -> str:
+        """A portable name: runs written before labels were made portable may hold a local path."""
+        label = self.results.get("label") or self.config.get("model", {}).get("spec") or self.path.name
+        return portable_spec(label)
+
+    def to_dataframe(self):
+        """One row per (conversation, turn): id, turn, score, user, assistant, judge_raw, status."""
+        import pandas as pd
+
+        rows = []
+        for conv in self.conversations:
+            for k, t in enumerate(conv.turns, start=1):
+                rows.append(
+                    {
+                        "id": conv.id,
+                        "turn": k,
+                        "score": t.score,
+                        "status": conv.status,
+                        "user": t.user,
+                        "assistant": t.assistant,
+                        "judge_raw": t.judge_raw,
+                    }
+                )
+        return pd.DataFrame(rows, columns=["id", "turn", "score", "status", "user", "assistant", "judge_raw"])
+
+
+def load_run(directory: str | Path) -> Run:
+    path = Path(directory)
+    results_path = path / RESULTS_FILE
+    if not results_path.is_file():
+        raise UserInputError(
+            f"{path} is not a run directory (no {RESULTS_FILE}); pass the --output of an aloe-bench run"
+        )
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
+    version = results_format_version(results, results_path)
+    conversations = []
+    conv_path = path / CONVERSATIONS_FILE
+    if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
+        from aloe_bench.log.journal import merged_conversations
+
+        try:
+            conversations = [ConversationRecord.from_dict(c) for c in merged_conversations(path)]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise UserInputError(f"{conv_path}: malformed conversation ({exc})") from None
+    elif conv_path.is_file():
+        # split("\n"), not splitlines(): model text may hold U+2028 or U+0085 inside a JSON string,
+        # and splitlines() would cut the record there.
+        for lineno, line in enumerate(conv_path.read_text(encoding="utf-8").split("\n"), start=1):
+            if line.strip():
+                try:
+                    conversations.append(ConversationRecord.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, KeyError) as exc:
+                    raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
+    return Run(path, results, conversations, format_version=version)
+
+
+def results_format_version(results: Any, where: Path) -> int:
+    """The run-log format of a parsed results.json: 0 without the field; a newer format than this
+    code knows (or a malformed one) is refused, since its fields may not mean what this code reads."""
+    if not isinstance(results, dict):
+        raise UserInputError(f"{where}: not a results.json (a JSON object was expected)")
+    version = results.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise UserInputError(f"{where}: format_version must be a whole number >= 0, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise UserInputError(
+            f"{where}: format_version {version} was written by a newer aloe-bench; upgrade it "
+            f"(pip install -U aloe-bench; this one reads formats up to {FORMAT_VERSION})"
+        )
+    # Format 0 -> 1 changes nothing in the data: the version is recorded on the Run only.
+    return version

@@ -1,0 +1,307 @@
+"""`openai/<model>`: any OpenAI-compatible chat-completions server, through the official client.
+
+Async with adaptive concurrency (at most `concurrency` in flight, halved on a 429 and grown back
+one at a time: see `ratelimit.py`); transient failures (429, 408, 409, 5xx, timeouts, dropped
+connections) are retried with exponential backoff and jitter, never before the server's
+`Retry-After` / `x-ratelimit-reset-*`. `base_url` may list several endpoints (comma-separated):
+each request goes to the healthy one with the fewest in flight. Failures that no retry can fix (bad
+key, unknown model) stop the run with one clear line.
+
+Like the client itself, it reads OPENAI_BASE_URL and OPENAI_API_KEY; per role, `base_url=` and
+`api_key_env=NAME` (the name of a variable holding the key) override them. Keys are never recorded.
+Arguments: base_url, api_key_env, max_retries (6), timeout (120 s), backoff (0.5 s), concurrency,
+max_tokens_param (max_tokens | max_completion_tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from aloe_bench.engine.progress import ACTIVITY
+from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
+from aloe_bench.models.backends.ratelimit import (
+    AdaptiveConcurrency,
+    Endpoint,
+    pause_from_headers,
+    pick_endpoint,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+log = logging.getLogger(__name__)
+
+
+def _public_url(url: str) -> str:
+    """A base URL fit for records: user:password@ and query strings dropped."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _is_local(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+
+class OpenAIBackend(Backend):
+    provider = "openai"
+
+    def __init__(self, name: str, args: dict[str, Any] | None = None):
+        super().__init__(name, args)
+        if not name:
+            raise UserInputError("openai/ needs a model name, e.g. openai/gpt-4o-mini-2024-07-18")
+        self.base_url = self.args.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        # Several endpoints (comma-separated): the same model served by several servers.
+        self.base_urls = [u.strip() for u in str(self.base_url).split(",") if u.strip()]
+        self.max_retries = int(self.args.get("max_retries", 6))
+        self.timeout = float(self.args.get("timeout", 120))
+        self.backoff = float(self.args.get("backoff", 0.5))
+        self.concurrency = int(self.args.get("concurrency", 32))
+        self.max_tokens_param = self.args.get("max_tokens_param", "max_tokens")
+        self._client = None
+        self._endpoints: list[Endpoint] = []
+        self._limiter: AdaptiveConcurrency | None = None
+        self._fatal: BackendFatalError | None = None
+        self.retries = 0
+        self.throttled = 0
+
+    def _api_key(self) -> str:
+        env_name = self.args.get("api_key_env", "OPENAI_API_KEY")
+        key = os.environ.get(env_name)
+        if key:
+            return key
+        if all(_is_local(u) for u in self.base_urls):
+            return "EMPTY"  # local servers (vLLM, transformers serve) accept any key
+        raise UserInputError(
+            f"{self.spec} needs an API key: set {env_name} (or point base_url at a local server)"
+        )
+
+    def check(self) -> None:
+        self._api_key()
+        if not self.base_urls:
+            raise UserInputError(f"{self.spec}: base_url lists no endpoint; pass base_url=URL[,URL...]")
+        if self.max_tokens_param not in ("max_tokens", "max_completion_tokens"):
+            raise UserInputError("max_tokens_param must be max_tokens or max_completion_tokens")
+
+    def public_base_url(self) -> str:
+        return ",".join(_public_url(u) for u in self.base_urls)
+
+    def identity(self) -> dict[str, Any]:
+        keep = {k: v for k, v in self.args.items() if k in ("max_tokens_param",)}
+        return {"spec": self.spec, "base_url": self.public_base_url(), "args": keep}
+
+    def describe(self) -> dict[str, Any]:
+        info = self.identity()
+        info["concurrency"] = self.concurrency
+        info["max_retries"] = self.max_retries
+        if len(self.base_urls) > 1:
+            info["endpoints"] = len(self.base_urls)
+        return info
+
+    def rate_stats(self) -> dict[str, Any]:
+        """Retries, 429s and the concurrency reached (for results.json usage and the summary)."""
+        stats: dict[str, Any] = {"retries": self.retries, "throttled": self.throttled}
+        if self._limiter is not None:
+            stats.update(self._limiter.stats())
+        if len(self._endpoints) > 1:
+            stats["endpoints"] = [
+                {"url": _public_url(e.url), "requests": e.requests, "errors": e.errors}
+                for e in self._endpoints
+            ]
+        return stats
+
+    def _ensure_client(self):
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            key = self._api_key()
+            pools = max(1, -(-self.concurrency // (64 * len(self.base_urls))))  # ~64 connections a pool
+
+            def clients(url: str) -> list[Any]:
+                return [
+                    AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=self.timeout)
+                    for _ in range(pools)
+                ]
+
+            self._endpoints = []
+            for url in self.base_urls:
+                pool = clients(url)
+                self._endpoints.append(Endpoint(url, pool[0], clients=pool))
+            self._client = self._endpoints[0].client
+            self._limiter = AdaptiveConcurrency(self.concurrency)
+        return self._client
+
+    async def generate(
+        self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
+    ) -> list[Completion]:
+        self._ensure_client()
+        return list(await asyncio.gather(*(self._one(r, priority) for r in requests)))
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completions body for a request (also what a Batch API line carries)."""
+        s = request.settings
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": request.messages,
+            self.max_tokens_param: s.max_new_tokens,
+        }
+        if s.temperature is not None:
+            body["temperature"] = s.temperature
+        if s.top_p is not None:
+            body["top_p"] = s.top_p
+        if s.seed is not None:
+            body["seed"] = s.seed
+        return body
+
+    async def _one(self, request: ChatRequest, priority: int) -> Completion:
+        import openai
+
+        limiter = self._limiter
+        assert limiter is not None
+        body = self.request_body(request)
+        last_error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if self._fatal is not None:
+                raise self._fatal
+            delay: float | None = None
+            retry_elsewhere = False
+            granted = await limiter.acquire(priority)
+            endpoint = pick_endpoint(self._endpoints)
+            endpoint.in_flight += 1
+            endpoint.requests += 1
+            try:
+                # The server asked to wait, its request budget is spent, or every endpoint is out.
+                while (hold := endpoint.take()) > 0:
+                    await asyncio.sleep(hold)
+                # The body goes out as it is: the client's typed `chat.completions.create` spends
+                # ~4 ms of CPU per request re-validating the messages, which caps one driver.
+                raw = await endpoint.next_client().post(
+                    "/chat/completions", cast_to=_raw_response_type(), body=body
+                )
+                endpoint.observe(raw.headers)
+                pause = pause_from_headers(raw.headers, 200)
+                if pause:
+                    endpoint.pause(pause)
+                completion = completion_from_dict(raw.json())
+                ACTIVITY.requests_finished(1, completion.completion_tokens)  # progress inside a turn
+                limiter.succeeded()
+                endpoint.succeeded()
+                completion.retries = attempt
+                return completion
+            except (
+                openai.AuthenticationError,
+                openai.PermissionDeniedError,
+                openai.NotFoundError,
+            ) as exc:
+                self._fatal = BackendFatalError(
+                    f"{self.spec} at {_public_url(endpoint.url)} refused the request "
+                    f"({exc.status_code}: {_short(exc)}); check the model name and the API key"
+                )
+                raise self._fatal from None
+            except openai.APIStatusError as exc:
+                last_error = f"HTTP {exc.status_code}: {_short(exc)}"
+                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                    return Completion.failure(last_error)  # this request is bad; retrying cannot help
+                headers = getattr(exc.response, "headers", None)
+                endpoint.observe(headers)
+                if exc.status_code == 429:
+                    self.throttled += 1
+                    limiter.throttled(granted)
+                    delay = pause_from_headers(headers, 429)
+                    if delay is not None:
+                        endpoint.pause(delay)
+                else:
+                    self._endpoint_failed(endpoint)
+                    retry_elsewhere = True
+                    delay = _retry_after(exc)
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                last_error = f"{type(exc).__name__}: {_short(exc)}"
+                self._endpoint_failed(endpoint)
+                retry_elsewhere = True
+            except Exception as exc:  # noqa: BLE001 - malformed responses must not kill the run
+                last_error = f"{type(exc).__name__}: {_short(exc)}"
+            finally:
+                endpoint.in_flight -= 1
+                limiter.release()
+            if attempt < self.max_retries:
+                self.retries += 1
+                now = time.monotonic()
+                if retry_elsewhere and any(e.healthy(now) for e in self._endpoints):
+                    wait = 0.0  # another endpoint is up: go there now
+                elif delay is not None:
+                    wait = delay * (1 + 0.25 * random.random())  # never before the server said
+                else:
+                    wait = self.backoff * 2**attempt * (0.5 + random.random())
+                await asyncio.sleep(min(60.0, wait))
+                log.info("%s: retry %d after %s", self.spec, attempt + 1, last_error)
+        return Completion.failure(f"{last_error} (after {self.max_retries} retries)")
+
+    def _endpoint_failed(self, endpoint: Endpoint) -> None:
+        """Take a failing endpoint out for a while, when there is another to go to (with one, the
+        request's own backoff is all there is: one bad request must not stall every other)."""
+        if len(self._endpoints) > 1:
+            endpoint.failed()
+        else:
+            endpoint.errors += 1
+
+    async def aclose(self) -> None:
+        for endpoint in self._endpoints:
+            for client in endpoint.clients or [endpoint.client]:
+                await client.close()
+        self._endpoints = []
+        self._client = None
+
+
+def _raw_response_type() -> type:
+    """The HTTP response class of the installed openai client (httpx, or httpx2 in openai >= 3):
+    asked for as `cast_to`, the client hands the response back unparsed."""
+    try:
+        import httpx2
+
+        return httpx2.Response
+    except ImportError:
+        import httpx  # type: ignore[import-not-found]  # openai < 3 only; httpx2 comes with openai >= 3
+
+        return httpx.Response
+
+
+def completion_from_dict(data: dict[str, Any]) -> Completion:
+    """A chat-completions response body (decoded JSON) as a Completion."""
+    choice = data["choices"][0]
+    usage = data.get("usage") or {}
+    return Completion(
+        text=((choice.get("message") or {}).get("content") or "").strip(),
+        finish_reason=choice.get("finish_reason") or "stop",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def _completion(resp: Any) -> Completion:
+    choice = resp.choices[0]
+    usage = getattr(resp, "usage", None)
+    return Completion(
+        text=(choice.message.content or "").strip(),
+        finish_reason=choice.finish_reason or "stop",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,82 @@
+"""What a run costs: the versioned price table (`data/prices.yaml`), per-role overrides
+(`--price ROLE=IN,OUT`, dollars per million tokens), and the dollars of a role's token usage.
+
+Only `openai/` roles have a list price; in-process backends (hf, vllm, embedded) cost nothing per
+token here, and an API model missing from the table has no price (cost `null`, never a guess)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from aloe_bench.errors import UserInputError
+from aloe_bench.models.backends import normalize_spec
+
+ROLES = ("model", "simulator", "judge")
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float  # $ per million prompt tokens
+    output: float  # $ per million completion tokens
+    source: str  # "prices.yaml vN (as of DATE)" or "--price"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, discount: float = 1.0) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6 * discount
+
+
+@lru_cache(maxsize=1)
+def price_table() -> dict[str, Any]:
+    text = resources.files("aloe_bench").joinpath("data/prices.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def table_record() -> dict[str, Any]:
+    t = price_table()
+    return {"version": t["version"], "as_of": t["as_of"], "source": t["source"]}
+
+
+def batch_discount() -> float:
+    return float(price_table().get("batch_discount", 0.5))
+
+
+def list_price(spec: str) -> Price | None:
+    """The table's price for an `openai/<model>` spec, or None."""
+    spec = normalize_spec(spec)
+    if not spec.startswith("openai/"):
+        return None
+    t = price_table()
+    entry = t["models"].get(spec.split("/", 1)[1])
+    if entry is None:
+        return None
+    return Price(
+        float(entry["input"]), float(entry["output"]), f"prices.yaml v{t['version']} (as of {t['as_of']})"
+    )
+
+
+def parse_price_flags(values: list[str] | None) -> dict[str, Price]:
+    """`--price ROLE=IN,OUT` flags: {role: Price}."""
+    out: dict[str, Price] = {}
+    for value in values or []:
+        role, _, numbers = value.partition("=")
+        parts = numbers.split(",")
+        try:
+            if role not in ROLES or len(parts) != 2:
+                raise ValueError
+            out[role] = Price(float(parts[0]), float(parts[1]), "--price")
+        except ValueError:
+            raise UserInputError(
+                f"--price {value!r}: expected ROLE=IN,OUT with ROLE one of {', '.join(ROLES)} and IN, OUT "
+                "in dollars per million tokens, e.g. --price judge=0.15,0.60"
+            ) from None
+    return out
+
+
+def role_prices(specs: dict[str, str], overrides: dict[str, Price] | None = None) -> dict[str, Price | None]:
+    """Each role's price: its override, else the table's for its spec, else None."""
+    overrides = overrides or {}
+    return {role: overrides.get(role) or list_price(spec) for role, spec in specs.items()}

@@ -1,0 +1,1 @@
+"""Stage 3, scoring: judge protocols and score parsing, rubric grading, the simulator audit."""
