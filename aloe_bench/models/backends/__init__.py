@@ -33,6 +33,7 @@ __all__ = [
     "normalize_spec",
     "parse_args",
     "parse_spec",
+    "register_provider",
 ]
 
 
@@ -72,7 +73,9 @@ def _lmeval(name, args):
     return LMEvalBackend(name, args)
 
 
-PROVIDERS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
+BackendFactory = Callable[[str, dict[str, Any]], Backend]
+
+PROVIDERS: dict[str, BackendFactory] = {
     "hf": _hf,
     "openai": _openai,
     "vllm": _vllm,
@@ -80,6 +83,28 @@ PROVIDERS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
     "lmeval": _lmeval,
     "control": _control,  # control/generic: the persona-blind floor, no model
 }
+
+
+def register_provider(name: str, factory: BackendFactory | None = None) -> Any:
+    """Make `name/<model>` a backend spec, as Inspect's `@modelapi` does: `factory(model, args)` returns
+    the Backend. Import heavy dependencies inside the factory (as the built-in providers above do), so
+    an unused provider costs nothing and a missing extra is named only when that provider is used.
+
+        @register_provider("myapi")
+        def _myapi(name, args):
+            from mypkg.backend import MyBackend  # a Backend subclass: generate(requests) -> completions
+            return MyBackend(name, args)
+
+    Usable as a decorator or called directly; registering a name twice is refused (it would silently
+    change what an existing spec means)."""
+
+    def register(fn: BackendFactory) -> BackendFactory:
+        if not name or "/" in name or name in PROVIDERS:
+            raise ValueError(f"backend provider {name!r}: the name is empty, has a '/', or is taken")
+        PROVIDERS[name] = fn
+        return fn
+
+    return register(factory) if factory is not None else register
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
