@@ -178,8 +178,7 @@ class HFBackend(BatchingBackend):
             )
         except (OSError, ValueError) as exc:
             raise BackendFatalError(f"could not load hf model {self.name}: {_first_line(exc)}") from exc
-        # transformers types `to` through a wrapper that mis-declares its first argument.
-        model.to(device).eval()  # type: ignore[arg-type]
+        model.to(device).eval()
         tok.padding_side = "left"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
