@@ -40,6 +40,7 @@ def latency_server(latency: float, sigma: float = 0.0):
             str(latency),
             "--latency-sigma",
             str(sigma),
+            "--no-record",
         ],
         stdout=subprocess.DEVNULL,
     )
