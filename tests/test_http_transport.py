@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import yarl
 from conftest import free_port
 
 from aloe_bench.backends.base import ChatRequest, Completion, GenerationSettings
@@ -184,3 +185,22 @@ def test_an_error_body_that_is_not_json_is_quoted():
     with _raw_server(_http("502 Bad Gateway", b"upstream connect error\nsecond line")) as url:
         (done,), _ = _generate(url, [ChatRequest(HELLO)], max_retries="0")
     assert done.error == "HTTP 502: upstream connect error (after 0 retries)"
+
+
+def test_a_proxy_from_the_environment_is_used_unless_no_proxy(monkeypatch):
+    from aloe_bench.backends.http_transport import HTTPTransport
+
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def proxies() -> list[object]:
+        monkeypatch.setenv("HTTP_PROXY", "http://user:pw@proxy.example:3128")
+        via = HTTPTransport("http://gpu1:8000/v1", "k", timeout=1, connections=1)
+        monkeypatch.setenv("NO_PROXY", "gpu1")
+        direct = HTTPTransport("http://gpu1:8000/v1", "k", timeout=1, connections=1)
+        found = [via._proxy, via._proxy_auth and via._proxy_auth.login, direct._proxy]
+        await via.aclose()
+        await direct.aclose()
+        return found
+
+    assert asyncio.run(proxies()) == [yarl.URL("http://proxy.example:3128"), "user", None]

@@ -17,11 +17,14 @@ Authorization header; no message here ever contains it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 
 try:  # orjson, when installed, encodes and decodes the bodies several times faster
     import orjson
@@ -100,6 +103,7 @@ class HTTPTransport:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float, connections: int):
         self.base_url = base_url.rstrip("/")
+        self._urls: dict[str, yarl.URL] = {}
         connector = aiohttp.TCPConnector(
             limit=max(1, connections),  # as many as may be in flight: none waits for a connection
             limit_per_host=0,
@@ -115,11 +119,21 @@ class HTTPTransport:
             skip_auto_headers=("User-Agent",),
             raise_for_status=False,
         )
+        # HTTP(S)_PROXY / NO_PROXY, as the openai client (httpx) honoured them; looked up once here
+        # (aiohttp's trust_env would read the environment and ~/.netrc on every request).
+        self._proxy: yarl.URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
+        with contextlib.suppress(LookupError):  # LookupError: no proxy for this URL
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(yarl.URL(self.base_url))
 
     async def post_json(self, path: str, body: dict[str, Any]) -> JSONResponse:
-        url = self.base_url + path
+        url = self._urls.get(path)
+        if url is None:  # parsed once per path: aiohttp would parse a str URL on every request
+            url = self._urls[path] = yarl.URL(self.base_url + path)
         try:
-            async with self._session.post(url, data=_dumps(body)) as resp:
+            async with self._session.post(
+                url, data=_dumps(body), proxy=self._proxy, proxy_auth=self._proxy_auth
+            ) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
         except asyncio.TimeoutError as exc:  # aiohttp's timeouts subclass it
