@@ -8,6 +8,7 @@ against the sum of all request latencies.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -24,8 +25,10 @@ from aloe_bench.engine.runner import run_benchmark
 
 
 @contextmanager
-def latency_server(latency: float, sigma: float = 0.0):
-    """The fault-injection server in its own process, as a real server would be."""
+def latency_server(latency: float, sigma: float = 0.0, stats: dict[str, float] | None = None):
+    """The fault-injection server in its own process, as a real server would be. `stats`, when
+    given, receives the server's CPU seconds (`server_cpu_s`) as it stops: a server near one
+    core's worth of CPU is itself the limit, and the driver's figures would not be its own."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,6 +43,7 @@ def latency_server(latency: float, sigma: float = 0.0):
             str(latency),
             "--latency-sigma",
             str(sigma),
+            "--no-record",
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -53,8 +57,19 @@ def latency_server(latency: float, sigma: float = 0.0):
                 time.sleep(0.1)
         yield base
     finally:
+        if stats is not None:
+            stats["server_cpu_s"] = _cpu_seconds(proc.pid)
         proc.terminate()
         proc.wait(10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5, help="median request latency, seconds")
     parser.add_argument("--sigma", type=float, default=0.3, help="sigma of the log-normal latency")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, latency_server(args.latency, args.sigma) as base_url:
+    server: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, latency_server(args.latency, args.sigma, server) as base_url:
         role = RoleConfig("openai/fake-model", args={"base_url": base_url})
         out = Path(tmp) / "run"
         config = RunConfig(
@@ -54,7 +55,9 @@ def main() -> None:
     assert results["status"] == "complete", results.get("failures")
     requests = sum(u["calls"] for u in results["usage"].values())
     written = results["io"]["bytes_written"]
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_rss = usage.ru_maxrss * 1024  # Linux: KiB
+    driver_cpu = usage.ru_utime + usage.ru_stime
     bound = requests * args.latency / args.concurrency
     print(
         f"{args.conversations} conversations x {args.turns} turns, --concurrency {args.concurrency}, "
@@ -66,6 +69,11 @@ def main() -> None:
         print(f"bound:             {bound:8.1f} s  (requests x median latency / concurrency)")
         print(f"wall / bound:      {wall / bound:8.2f}   (target <= 1.3)")
     print(f"requests/s:        {requests / wall:8.1f}")
+    # CPU near wall time: that process is the limit (one core each; both share the machine's).
+    print(f"driver CPU:        {driver_cpu:8.1f} s  ({driver_cpu / wall:.0%} of wall; startup included)")
+    print(
+        f"fake server CPU:   {server['server_cpu_s']:8.1f} s  ({server['server_cpu_s'] / wall:.0%} of wall)"
+    )
     print(f"peak RSS:          {peak_rss / 2**20:8.1f} MiB (target < 2048)")
     print(f"bytes written:     {written / 2**20:8.1f} MiB to the run directory")
     print(f"final output:      {final / 2**20:8.1f} MiB")

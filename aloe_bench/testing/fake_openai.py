@@ -44,8 +44,17 @@ class FakeBehaviour:
 
 
 class FakeOpenAIServer:
-    def __init__(self, behaviour: FakeBehaviour | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        behaviour: FakeBehaviour | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record: bool = True,
+    ):
         self.behaviour = behaviour or FakeBehaviour()
+        # False: keep no bodies, headers or log (a benchmark's 300,000 growing chats would hold
+        # gigabytes in the server process; only tests read them).
+        self.record = record
         self.host, self.port = host, port
         self.requests: list[dict[str, Any]] = []  # bodies received, for assertions
         self.headers_seen: list[dict[str, str]] = []
@@ -137,8 +146,9 @@ class FakeOpenAIServer:
         body = json.loads(raw or b"{}")
         self._count += 1
         n = self._count
-        self.requests.append(body)
-        self.headers_seen.append(headers)
+        if self.record:
+            self.requests.append(body)
+            self.headers_seen.append(headers)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         limited, rate_headers = self._rate_check()
@@ -151,7 +161,8 @@ class FakeOpenAIServer:
                 status = self._status_for(n, headers, body)
         finally:
             self.in_flight -= 1
-        self.log.append((time.monotonic(), status))
+        if self.record:
+            self.log.append((time.monotonic(), status))
         if status != 200:
             extra = (
                 [f"Retry-After: {self.behaviour.retry_after}"]
@@ -346,11 +357,14 @@ def main() -> None:
     parser.add_argument(
         "--latency-sigma", type=float, default=0.0, help="> 0: log-normal latency, median --latency"
     )
+    parser.add_argument(
+        "--no-record", action="store_true", help="keep no request bodies or log (long benchmarks)"
+    )
     args = parser.parse_args()
     behaviour = FakeBehaviour(
         latency_s=args.latency, judge_by_content=args.judge_by_content, latency_sigma=args.latency_sigma
     )
-    server = FakeOpenAIServer(behaviour, port=args.port).start()
+    server = FakeOpenAIServer(behaviour, port=args.port, record=not args.no_record).start()
     print(f"fake OpenAI server on {server.base_url} (latency {args.latency}s); Ctrl-C stops it", flush=True)
     try:
         while True:

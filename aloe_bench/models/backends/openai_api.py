@@ -1,4 +1,4 @@
-"""`openai/<model>`: any OpenAI-compatible chat-completions server, through the official client.
+"""`openai/<model>`: any OpenAI-compatible chat-completions server (aiohttp: `http_transport.py`).
 
 Async with adaptive concurrency (at most `concurrency` in flight, halved on a 429 and grown back
 one at a time: see `ratelimit.py`); transient failures (429, 408, 409, 5xx, timeouts, dropped
@@ -7,7 +7,7 @@ connections) are retried with exponential backoff and jitter, never before the s
 each request goes to the healthy one with the fewest in flight. Failures that no retry can fix (bad
 key, unknown model) stop the run with one clear line.
 
-Like the client itself, it reads OPENAI_BASE_URL and OPENAI_API_KEY; per role, `base_url=` and
+As the openai client does, it reads OPENAI_BASE_URL and OPENAI_API_KEY; per role, `base_url=` and
 `api_key_env=NAME` (the name of a variable holding the key) override them. Keys are never recorded.
 Arguments: base_url, api_key_env, max_retries (6), timeout (120 s), backoff (0.5 s), concurrency,
 max_tokens_param (max_tokens | max_completion_tokens).
@@ -26,6 +26,12 @@ from urllib.parse import urlsplit, urlunsplit
 from aloe_bench.engine.progress import ACTIVITY
 from aloe_bench.errors import BackendFatalError, UserInputError
 from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
+from aloe_bench.models.backends.http_transport import (
+    HTTPStatusError,
+    HTTPTransport,
+    TransportConnectionError,
+    TransportTimeout,
+)
 from aloe_bench.models.backends.ratelimit import (
     AdaptiveConcurrency,
     Endpoint,
@@ -64,7 +70,7 @@ class OpenAIBackend(Backend):
         self.backoff = float(self.args.get("backoff", 0.5))
         self.concurrency = int(self.args.get("concurrency", 32))
         self.max_tokens_param = self.args.get("max_tokens_param", "max_tokens")
-        self._client = None
+        self._sdk_client: Any = None
         self._endpoints: list[Endpoint] = []
         self._limiter: AdaptiveConcurrency | None = None
         self._fatal: BackendFatalError | None = None
@@ -116,26 +122,29 @@ class OpenAIBackend(Backend):
             ]
         return stats
 
-    def _ensure_client(self):
-        if self._client is None:
+    def _ensure_client(self) -> None:
+        """The endpoints and their transports (inside the running loop: aiohttp sessions are
+        bound to it) and the limiter; once."""
+        if self._endpoints:
+            return
+        key = self._api_key()
+        # Each endpoint may take every request in flight (with one down, the others carry it all).
+        self._endpoints = [
+            Endpoint(url, HTTPTransport(url, key, timeout=self.timeout, connections=self.concurrency))
+            for url in self.base_urls
+        ]
+        self._limiter = AdaptiveConcurrency(self.concurrency)
+
+    def sdk_client(self) -> Any:
+        """The openai client, for the Batch API's files and batches endpoints only (multipart
+        uploads and file downloads, a few calls a minute: not worth a transport of their own)."""
+        if self._sdk_client is None:
             from openai import AsyncOpenAI
 
-            key = self._api_key()
-            pools = max(1, -(-self.concurrency // (64 * len(self.base_urls))))  # ~64 connections a pool
-
-            def clients(url: str) -> list[Any]:
-                return [
-                    AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=self.timeout)
-                    for _ in range(pools)
-                ]
-
-            self._endpoints = []
-            for url in self.base_urls:
-                pool = clients(url)
-                self._endpoints.append(Endpoint(url, pool[0], clients=pool))
-            self._client = self._endpoints[0].client
-            self._limiter = AdaptiveConcurrency(self.concurrency)
-        return self._client
+            self._sdk_client = AsyncOpenAI(
+                api_key=self._api_key(), base_url=self.base_urls[0], max_retries=0, timeout=self.timeout
+            )
+        return self._sdk_client
 
     async def generate(
         self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
@@ -160,8 +169,6 @@ class OpenAIBackend(Backend):
         return body
 
     async def _one(self, request: ChatRequest, priority: int) -> Completion:
-        import openai
-
         limiter = self._limiter
         assert limiter is not None
         body = self.request_body(request)
@@ -179,49 +186,43 @@ class OpenAIBackend(Backend):
                 # The server asked to wait, its request budget is spent, or every endpoint is out.
                 while (hold := endpoint.take()) > 0:
                     await asyncio.sleep(hold)
-                # The body goes out as it is: the client's typed `chat.completions.create` spends
-                # ~4 ms of CPU per request re-validating the messages, which caps one driver.
-                raw = await endpoint.next_client().post(
-                    "/chat/completions", cast_to=_raw_response_type(), body=body
-                )
-                endpoint.observe(raw.headers)
-                pause = pause_from_headers(raw.headers, 200)
+                # The body goes out as it is (no typed re-validation of the messages: it cost the
+                # openai client ~4 ms of CPU per request, which capped one driver).
+                answer = await endpoint.client.post_json("/chat/completions", body)
+                endpoint.observe(answer.headers)
+                pause = pause_from_headers(answer.headers, 200)
                 if pause:
                     endpoint.pause(pause)
-                completion = completion_from_dict(raw.json())
+                completion = completion_from_dict(answer.data)
                 ACTIVITY.requests_finished(1, completion.completion_tokens)  # progress inside a turn
                 limiter.succeeded()
                 endpoint.succeeded()
                 completion.retries = attempt
                 return completion
-            except (
-                openai.AuthenticationError,
-                openai.PermissionDeniedError,
-                openai.NotFoundError,
-            ) as exc:
-                self._fatal = BackendFatalError(
-                    f"{self.spec} at {_public_url(endpoint.url)} refused the request "
-                    f"({exc.status_code}: {_short(exc)}); check the model name and the API key"
-                )
-                raise self._fatal from None
-            except openai.APIStatusError as exc:
-                last_error = f"HTTP {exc.status_code}: {_short(exc)}"
-                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+            except HTTPStatusError as exc:
+                status = exc.status
+                if status in (401, 403, 404):
+                    self._fatal = BackendFatalError(
+                        f"{self.spec} at {_public_url(endpoint.url)} refused the request "
+                        f"({status}: {exc.message}); check the model name and the API key"
+                    )
+                    raise self._fatal from None
+                last_error = str(exc)
+                if status not in (408, 409, 429) and status < 500:
                     return Completion.failure(last_error)  # this request is bad; retrying cannot help
-                headers = getattr(exc.response, "headers", None)
-                endpoint.observe(headers)
-                if exc.status_code == 429:
+                endpoint.observe(exc.headers)
+                if status == 429:
                     self.throttled += 1
                     limiter.throttled(granted)
-                    delay = pause_from_headers(headers, 429)
+                    delay = pause_from_headers(exc.headers, 429)
                     if delay is not None:
                         endpoint.pause(delay)
                 else:
                     self._endpoint_failed(endpoint)
                     retry_elsewhere = True
-                    delay = _retry_after(exc)
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                last_error = f"{type(exc).__name__}: {_short(exc)}"
+                    delay = _retry_after(exc.headers)
+            except (TransportTimeout, TransportConnectionError) as exc:
+                last_error = f"{type(exc).__name__}: {exc} ({_public_url(endpoint.url)})"
                 self._endpoint_failed(endpoint)
                 retry_elsewhere = True
             except Exception as exc:  # noqa: BLE001 - malformed responses must not kill the run
@@ -252,23 +253,11 @@ class OpenAIBackend(Backend):
 
     async def aclose(self) -> None:
         for endpoint in self._endpoints:
-            for client in endpoint.clients or [endpoint.client]:
-                await client.close()
+            await endpoint.client.aclose()
         self._endpoints = []
-        self._client = None
-
-
-def _raw_response_type() -> type:
-    """The HTTP response class of the installed openai client (httpx, or httpx2 in openai >= 3):
-    asked for as `cast_to`, the client hands the response back unparsed."""
-    try:
-        import httpx2
-
-        return httpx2.Response
-    except ImportError:
-        import httpx  # type: ignore[import-not-found]  # openai < 3 only; httpx2 comes with openai >= 3
-
-        return httpx.Response
+        if self._sdk_client is not None:
+            await self._sdk_client.close()
+            self._sdk_client = None
 
 
 def completion_from_dict(data: dict[str, Any]) -> Completion:
@@ -294,11 +283,11 @@ def _completion(resp: Any) -> Completion:
     )
 
 
-def _retry_after(exc: Any) -> float | None:
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
     try:
-        value = exc.response.headers.get("retry-after")
         return float(value) if value is not None else None
-    except (AttributeError, ValueError):
+    except ValueError:
         return None
 
 

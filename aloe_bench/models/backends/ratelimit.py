@@ -20,7 +20,7 @@ import contextlib
 import heapq
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aloe_bench.models.backends.base import PRIORITY_CRITICAL
@@ -137,24 +137,13 @@ class AdaptiveConcurrency:
 @dataclass
 class Endpoint:
     url: str
-    client: Any = None
+    client: Any = None  # what sends to it (the openai backend's HTTPTransport)
     in_flight: int = 0
     failures: int = 0  # consecutive
     down_until: float = 0.0
     paused_until: float = 0.0  # the server's rate-limit headers asked to wait
     requests: int = 0
     errors: int = 0
-    clients: list[Any] = field(default_factory=list)  # the same server through several connection pools
-    _turn: int = 0
-
-    def next_client(self) -> Any:
-        """Round robin over the endpoint's clients. httpcore scans every connection of its pool on
-        each request, so one pool of 512 connections costs more CPU per request than 8 of 64."""
-        if not self.clients:
-            return self.client
-        self._turn = (self._turn + 1) % len(self.clients)
-        return self.clients[self._turn]
-
     budget: int | None = None  # requests the server's last headers still allow in this window
     budget_reset: float = 0.0
     budget_full: int | None = None  # the window's whole budget (x-ratelimit-limit-requests)

@@ -141,7 +141,7 @@ class BatchBackend(Backend):
 
     # -- the Batch API -------------------------------------------------------------------------------
     async def _submit(self, chunk: dict[str, tuple[ChatRequest, dict[str, Any]]]) -> None:
-        client: Any = self.inner._client
+        client: Any = self.inner.sdk_client()
         lines = "".join(
             json.dumps(
                 {"custom_id": cid, "method": "POST", "url": _ENDPOINT, "body": body}, ensure_ascii=False
@@ -173,7 +173,7 @@ class BatchBackend(Backend):
         self._spawn(self._poll(batch))
 
     async def _poll(self, batch: dict[str, Any]) -> None:
-        client: Any = self.inner._client
+        client: Any = self.inner.sdk_client()
         while True:
             try:
                 info = await client.batches.retrieve(batch["id"])
