@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from aloe_bench.metrics.alignment import alignment_metrics, curve_stats
+from aloe_bench.metrics.alignment import alignment_metrics, bootstrap_ci, curve_stats
 
 
 def test_metrics_match_hand_computed_values():
@@ -50,3 +50,19 @@ def test_all_null_turn_is_reported_not_crashing():
     m = alignment_metrics(s, n_bootstrap=50)
     assert m["al"][0] is None and m["invalid"] == [2, 0]
     assert math.isclose(m["avg"], 3.5)
+
+
+def test_bootstrap_memory_stays_bounded_at_ten_thousand_conversations():
+    # All resamples at once would hold a (2000, 10000, 10) array: 1.6 GB of float64 (3.7 GB peak).
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(1, 6, size=(10_000, 10)).astype(float)
+    tracemalloc.start()
+    try:
+        ci = bootstrap_ci(scores, n_bootstrap=2000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert ci["avg"][0] < 3.0 < ci["avg"][1]
