@@ -33,7 +33,7 @@ def test_the_published_runs_load_as_format_0():
         assert "format_version" not in json.loads((directory / "results.json").read_text())
         run = load_run(directory)
         assert run.format_version == 0, directory.name
-        assert run.conversations and run.metrics["avg"] is not None, directory.name
+        assert run.conversations and run.metrics.avg is not None, directory.name
 
 
 def test_a_fresh_run_and_its_rejudging_write_the_current_format(cli, tmp_path):
@@ -50,7 +50,7 @@ def test_a_fresh_run_and_its_rejudging_write_the_current_format(cli, tmp_path):
             "--output", rejudged,
         )  # fmt: skip
         assert code == 0, err
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2
     for directory in (run_dir, rejudged):
         assert json.loads((directory / "results.json").read_text())["format_version"] == FORMAT_VERSION
         assert load_run(directory).format_version == FORMAT_VERSION

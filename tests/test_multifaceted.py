@@ -354,7 +354,7 @@ def test_reask_reply_is_read_as_a_plain_score_answer(tmp_path):
     with FakeOpenAIServer(FakeBehaviour(judge_answers=[answer])) as server:
         code, run = fake_run(tmp_path, server, "--judge-reasks", "2")
     assert code == 0
-    assert run.metrics["al"] == [4.0] and run.metrics["rubrics"]["reasked"] == 8
+    assert run.metrics.al == [4.0] and run.metrics.rubrics["reasked"] == 8
     for conv in run.conversations:
         for g in conv.turns[0].extra["rubric_scores"]:
             (sample,) = g["samples"]
@@ -409,5 +409,5 @@ def test_template_without_system_role_is_folded_and_recorded(tmp_path, embedded_
                      "--output", str(tmp_path / "run"), *TINY])  # fmt: skip
     assert code == 0
     run = load_run(tmp_path / "run")
-    assert run.config["model"]["system_role"] == "folded"
-    assert run.conversations[0].turns[0].assistant and run.metrics["al"] == [3.0]
+    assert run.config.model.system_role == "folded"
+    assert run.conversations[0].turns[0].assistant and run.metrics.al == [3.0]

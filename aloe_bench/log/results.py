@@ -22,13 +22,16 @@ import numpy as np
 
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.filemodes import chmod_as_created
+from aloe_bench.log.models import AloeMetrics, ConfigRecord, RunLogError, RunResults
 from aloe_bench.models.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
 # The run-log format this code writes (results.json `format_version`). Runs written before the field
-# existed are format 0; they read as they are (format 1 only adds the field). Bump it when a
-# change needs migrating old runs on read (in `load_run`), and add the migration there.
-FORMAT_VERSION = 1
+# existed are format 0; format 1 only added the field; format 2 dropped the placeholder ALOE fields
+# of Multifaceted runs (`"simulator": {"spec": null}`, `personality: ""`). Older formats are migrated
+# on read (`RunResults.from_dict`, `ConversationRecord.from_dict`). Bump it when the written shape
+# changes, and add the migration there.
+FORMAT_VERSION = 2
 CONVERSATIONS_FILE = "conversations.jsonl"
 
 
@@ -156,25 +159,30 @@ def ensure_writable(directory: Path) -> None:
 
 @dataclass
 class Run:
-    """A finished (or partial) run read back from its directory."""
+    """A finished (or partial) run read back from its directory, migrated to today's format."""
 
     path: Path
-    results: dict[str, Any]
+    results: RunResults
     conversations: list[ConversationRecord]
     format_version: int = FORMAT_VERSION  # as written on disk (0: before the field existed)
 
     @property
-    def config(self) -> dict[str, Any]:
-        return self.results.get("config", {})
+    def config(self) -> ConfigRecord:
+        return self.results.config
 
     @property
-    def metrics(self) -> dict[str, Any]:
-        return self.results.get("metrics", {})
+    def metrics(self) -> AloeMetrics:
+        return self.results.metrics
+
+    @property
+    def turns(self) -> int:
+        """The turns per conversation the run was set up for."""
+        return int(self.config.turns or self.metrics.turns or 0)
 
     @property
     def label(self) -> str:
         """A portable name: runs written before labels were made portable may hold a local path."""
-        label = self.results.get("label") or self.config.get("model", {}).get("spec") or self.path.name
+        label = self.results.label or self.config.model.spec or self.path.name
         return portable_spec(label)
 
     def to_dataframe(self):
@@ -205,11 +213,8 @@ def load_run(directory: str | Path) -> Run:
         raise UserInputError(
             f"{path} is not a run directory (no {RESULTS_FILE}); pass the --output of an aloe-bench run"
         )
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
-    version = results_format_version(results, results_path)
+    typed = read_results_file(results_path)
+    version = typed.format_version
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
     if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
@@ -228,7 +233,11 @@ def load_run(directory: str | Path) -> Run:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
-    return Run(path, results, conversations, format_version=version)
+    if typed.config.is_multifaceted and version < 2:
+        for conv in conversations:  # format <= 1 gave instances an empty ALOE personality
+            if conv.persona.get("personality") == "":
+                del conv.persona["personality"]
+    return Run(path, typed, conversations, format_version=version)
 
 
 def results_format_version(results: Any, where: Path) -> int:
@@ -244,5 +253,32 @@ def results_format_version(results: Any, where: Path) -> int:
             f"{where}: format_version {version} was written by a newer aloe-bench; upgrade it "
             f"(pip install -U aloe-bench; this one reads formats up to {FORMAT_VERSION})"
         )
-    # Format 0 -> 1 changes nothing in the data: the version is recorded on the Run only.
     return version
+
+
+def read_results_file(path: Path) -> RunResults:
+    """results.json as its typed record: older formats migrated, newer ones refused (one line)."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}: not valid JSON ({exc.msg})") from None
+    results_format_version(results, path)
+    return read_results(results, path)
+
+
+def read_results(results: dict[str, Any], where: Path) -> RunResults:
+    """A parsed results.json as the typed record, older formats migrated; one clear line when a
+    field does not hold what the run log says it holds."""
+    try:
+        return RunResults.from_dict(results)
+    except RunLogError as exc:
+        raise UserInputError(f"{where}: {exc}") from None
+
+
+def write_results(path: Path, results: RunResults) -> int:
+    """results.json from its record (written atomically); returns the bytes written. What is
+    written is today's shape (older formats were migrated when read), so it says today's version."""
+    results.format_version = FORMAT_VERSION
+    text = json.dumps(results.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    write_text_atomic(path, text)
+    return len(text.encode("utf-8"))

@@ -27,7 +27,7 @@ import krippendorff
 import numpy as np
 from scipy import stats
 
-from aloe_bench.log.results import ConversationRecord
+from aloe_bench.log.results import ConversationRecord, Run
 from aloe_bench.metrics.alignment import alignment_metrics
 from aloe_bench.metrics.validity import judge_labels, judge_turn_mean, persona_key
 
@@ -329,12 +329,13 @@ def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns
     }
 
 
-def run_noise_floor(run: Any) -> dict[str, Any]:
+def run_noise_floor(run: Run) -> dict[str, Any]:
     """A run's recorded noise floor, or one computed from its conversations (older runs)."""
-    recorded = (run.results.get("reliability") or {}).get("noise_floor")
+    reliability = run.results.reliability
+    recorded = reliability.noise_floor if reliability is not None else None
     if recorded:
         return recorded
-    turns = int(run.config.get("turns") or run.metrics.get("turns") or 0)
+    turns = run.turns
     return noise_floor([run.conversations], turns) if run.conversations and turns else {}
 
 

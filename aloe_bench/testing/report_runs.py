@@ -270,7 +270,7 @@ def write_report_run(
             "model": {"spec": model, "args": {}, "max_new_tokens": 512, "temperature": 0.0},
             "simulator": {"spec": "synthetic/simulator", "args": {}},
             "judge": {"spec": judges[0], "args": {}},
-            "judges": list(judges),
+            "judges": [{"spec": j, "args": {}, "label": j} for j in judges],  # as a panel run records them
             "personas": {"set": "synthetic", "count": personas, "sha256": f"synthetic-{personas}"},
             "turns": turns,
             "seed": seed,
