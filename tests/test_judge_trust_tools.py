@@ -187,8 +187,8 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     from aloe_bench.metrics.trust import trust_sections
 
     samples = [[4, 4], [2, 3], [5, 5], [1, None], [3, 3]]
-    turn = TurnRecord(user="u", assistant="a", score=3)
-    turn.extra["rubric_scores"] = [{"samples": [{"score": s} for s in pair]} for pair in samples]
+    rubric_scores = [{"samples": [{"score": s} for s in pair]} for pair in samples]
+    turn = TurnRecord.from_dict({"user": "u", "assistant": "a", "score": 3, "rubric_scores": rubric_scores})
     conv = ConversationRecord(
         id="x", persona={"profile": "p", "personality": "q"}, turns=[turn], status="complete"
     )

@@ -49,13 +49,8 @@ def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
 
 def _unjudged(conv: ConversationRecord) -> ConversationRecord:
     """The conversation with the old judge's verdicts removed (user and assistant turns kept)."""
-    verdicts = ("judgements", "swap_judgements")
     turns = [
-        TurnRecord(
-            user=t.user,
-            assistant=t.assistant,
-            extra={k: v for k, v in t.extra.items() if k not in verdicts},
-        )
+        TurnRecord(user=t.user, assistant=t.assistant, rubric_scores=t.rubric_scores, extra=dict(t.extra))
         for t in conv.turns
     ]
     return ConversationRecord(

@@ -477,3 +477,47 @@ def _migrated(data: dict[str, Json]) -> dict[str, Json]:
             config = {**config, "personas": {"set": config["personas"]}}
         data["config"] = config
     return data
+
+
+# -- conversations.jsonl: what a turn's judges said ---------------------------------------------------------
+@dataclass(kw_only=True)
+class JudgementRecord(Record):
+    """One judge's verdict on one turn (one panel member, one repeat): the parsed 1-5 score (None
+    when no answer could be read after the re-asks) kept beside the raw answer and every re-ask."""
+
+    judge: str = ""
+    repeat: int = 0
+    score: int | None = None
+    raw: str | None = None
+    attempts: int = 0
+    history: list[str] = field(default_factory=list)
+    error: str | None = None
+    persona_id: str | None = None  # swap control only: the persona the reply was judged against
+
+    _OPTIONAL = frozenset({"persona_id"})
+
+
+@dataclass(kw_only=True)
+class RubricSample(Record):
+    """One rubric judge answer (one repeat): its 1-5 score, the answer, and every answer when re-asked."""
+
+    score: int | None = None
+    raw: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    answers: list[str] | None = None
+
+    _OPTIONAL = frozenset({"answers"})
+
+
+@dataclass(kw_only=True)
+class RubricScore(Record):
+    """A Multifaceted rubric's grade: the mean over its repeats (a float), with each sample."""
+
+    rubric: int = 0
+    dimension: str = ""
+    criteria: str | None = None
+    score: float | None = None
+    samples: list[RubricSample] = field(default_factory=list)
+
+    _OPTIONAL = frozenset({"criteria"})

@@ -14,15 +14,23 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.filemodes import chmod_as_created
-from aloe_bench.log.models import AloeMetrics, ConfigRecord, RunLogError, RunResults
+from aloe_bench.log.models import (
+    AloeMetrics,
+    ConfigRecord,
+    ConversationStatus,
+    JudgementRecord,
+    RubricScore,
+    RunLogError,
+    RunResults,
+)
 from aloe_bench.models.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
@@ -37,29 +45,61 @@ CONVERSATIONS_FILE = "conversations.jsonl"
 
 @dataclass
 class TurnRecord:
+    """One turn of conversations.jsonl, typed per scorer.
+
+    `score` is the turn's score on the benchmark's scale, as every reader (score_matrix, the viewer,
+    lm-eval) reads it: an ALOE turn with one judgement holds the judge's 1-5 (an int) or None; a
+    panel or repeats hold the mean of the valid judgements (a float); a Multifaceted turn holds the
+    instance's mean rubric score (a float). What the judges said is typed beside it: `judgements`
+    (and `swap_judgements`, the persona-swap control) for ALOE, `rubric_scores` for Multifaceted;
+    None when the turn has none (and then absent from the JSON)."""
+
     user: str
     assistant: str | None = None
-    # An ALOE turn: the judge's 1-5 (an int), or the mean over a judge panel / repeats (a float);
-    # a Multifaceted turn: the instance's mean rubric score (a float).
     score: int | float | None = None
     judge_raw: str | None = None
     judge_attempts: int = 0
     judge_error: str | None = None
     judged: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # task-specific fields (e.g. per-rubric scores)
+    judgements: list[JudgementRecord] | None = None
+    swap_judgements: list[JudgementRecord] | None = None
+    rubric_scores: list[RubricScore] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields of other versions or tasks, kept as read
+
+    _VERDICTS: ClassVar[tuple[str, ...]] = ("judgements", "swap_judgements", "rubric_scores")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        d.update(extra)
+        d: dict[str, Any] = {
+            "user": self.user,
+            "assistant": self.assistant,
+            "score": self.score,
+            "judge_raw": self.judge_raw,
+            "judge_attempts": self.judge_attempts,
+            "judge_error": self.judge_error,
+            "judged": self.judged,
+        }
+        for name in self._VERDICTS:
+            records = getattr(self, name)
+            if records is not None:
+                d[name] = [r.to_dict() for r in records]
+        d.update(self.extra)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        plain = {"user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged"}
+        verdicts: dict[str, Any] = {}
+        for name, record in (
+            ("judgements", JudgementRecord),
+            ("swap_judgements", JudgementRecord),
+            ("rubric_scores", RubricScore),
+        ):
+            if data.get(name) is not None:
+                verdicts[name] = [record.from_dict(r, f"turn.{name}[{i}]") for i, r in enumerate(data[name])]
         return cls(
-            **{k: v for k, v in data.items() if k in known},
-            extra={k: v for k, v in data.items() if k not in known},
+            **{k: v for k, v in data.items() if k in plain},
+            **verdicts,
+            extra={k: v for k, v in data.items() if k not in plain and k not in cls._VERDICTS},
         )
 
 
@@ -68,7 +108,7 @@ class ConversationRecord:
     id: str
     persona: dict[str, str]
     turns: list[TurnRecord] = field(default_factory=list)
-    status: str = "running"  # running | complete | failed
+    status: ConversationStatus = "running"
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -37,7 +37,7 @@ def _judge_scores(turn: TurnRecord, labels: list[str]) -> dict[str, float | None
 
     if not labels:  # runs made before judgements were recorded: the turn score is the judge's
         return {"judge": turn.score}
-    return {label: judge_turn_mean(turn.extra.get("judgements"), label) for label in labels}
+    return {label: judge_turn_mean(turn.judgements, label) for label in labels}
 
 
 def _items(run: Run) -> list[dict[str, Any]]:

@@ -45,11 +45,11 @@ def rubric_reliability(conversations: Sequence[ConversationRecord]) -> dict[str,
     from aloe_bench.metrics.reliability import ordinal_alpha
 
     units = [
-        [s.get("score") for s in g.get("samples") or []]
+        [s.score for s in g.samples]
         for c in conversations
         if c.status == "complete"
         for t in c.turns
-        for g in t.extra.get("rubric_scores") or []
+        for g in t.rubric_scores or []
     ]
     repeats = max((len(u) for u in units), default=0)
     if repeats < 2:
@@ -73,34 +73,26 @@ def rubric_reliability(conversations: Sequence[ConversationRecord]) -> dict[str,
     }
 
 
-def merge_warnings(results: dict[str, Any], found: Sequence[dict[str, str]]) -> None:
-    """Append to results["warnings"] (other checks add theirs), never twice the same one."""
-    warnings = results.setdefault("warnings", [])
-    for w in found:
-        if w not in warnings:
-            warnings.append(w)
-
-
 def judge_call_counts(conversations: Sequence[ConversationRecord]) -> dict[str, int]:
     """First judge asks recorded, split the way the plan splits them (re-asks come on top)."""
     counts = {"base": 0, "panel": 0, "repeats": 0, "swap": 0, "reasks": 0}
     for conv in conversations:
         for turn in conv.turns:
-            judgements = turn.extra.get("judgements") or []
+            judgements = turn.judgements or []
             if not judgements:
                 continue
-            first = judgements[0]["judge"]
+            first = judgements[0].judge
             for j in judgements:
-                if j["repeat"] > 0:
+                if j.repeat > 0:
                     counts["repeats"] += 1
-                elif j["judge"] == first:
+                elif j.judge == first:
                     counts["base"] += 1
                 else:
                     counts["panel"] += 1
-                counts["reasks"] += max(0, int(j.get("attempts") or 1) - 1)
-            for j in turn.extra.get("swap_judgements") or []:
+                counts["reasks"] += max(0, (j.attempts or 1) - 1)
+            for j in turn.swap_judgements or []:
                 counts["swap"] += 1
-                counts["reasks"] += max(0, int(j.get("attempts") or 1) - 1)
+                counts["reasks"] += max(0, (j.attempts or 1) - 1)
     return counts
 
 
