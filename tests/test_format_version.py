@@ -175,3 +175,26 @@ def test_a_newer_format_is_refused_with_one_line(cli, tmp_path, command):
 def test_a_malformed_format_version_is_refused(tmp_path):
     with pytest.raises(UserInputError, match="format_version must be a whole number"):
         load_run(_with_version(tmp_path, "one"))
+
+
+@pytest.mark.parametrize("name", [*OLD_RUNS, "embedded-demo-swap"])
+def test_published_conversations_round_trip_with_typed_turns(name):
+    """Every line of conversations.jsonl reads into typed turns and writes back unchanged; an ALOE
+    judgement is a 1-5 integer or null, kept beside its raw answer."""
+    from aloe_bench.log.models import JudgementRecord
+    from aloe_bench.log.results import ConversationRecord
+
+    path = REPO / "leaderboard" / "runs" / name / "conversations.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [ConversationRecord.from_dict(line) for line in lines]
+    assert [r.to_dict() for r in records] == lines
+    judged = [t for r in records for t in r.turns if t.judgements]
+    if name != "embedded-demo-swap":  # written before judgements were recorded
+        assert not judged
+        return
+    assert judged and all(isinstance(j, JudgementRecord) for t in judged for j in t.judgements or [])
+    for turn in judged:
+        for j in [*(turn.judgements or []), *(turn.swap_judgements or [])]:
+            assert j.score is None or (isinstance(j.score, int) and 1 <= j.score <= 5)
+            assert j.raw is not None and j.history  # the raw answer stays beside the parsed value
+        assert all(j.persona_id for j in turn.swap_judgements or [])

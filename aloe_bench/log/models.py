@@ -24,7 +24,6 @@ from aloe_bench.errors import UserInputError
 Json = Any
 
 RunStatus = Literal["running", "complete", "incomplete", "failed"]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 # Statuses older versions wrote, and what they mean in the closed set.
 LEGACY_STATUSES = {"interrupted": "incomplete"}
 ConversationStatus = Literal["running", "complete", "failed"]
@@ -92,8 +91,8 @@ def _hints(cls: type) -> dict[str, Json]:
 
 
 def _read(tp: Json, value: Json, where: str) -> Json:
-    """`value` as type `tp`: records (also inside lists, dicts and `X | None`) are built; any other
-    value is kept as it is."""
+    """`value` as type `tp`: records (also inside lists, dicts and `X | None`) are built and a
+    Literal is checked; any other value is kept as it is (the writers are this package's)."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         if value is None:
@@ -288,9 +287,6 @@ class RubricMetrics(AloeMetrics):
     judge_repeats: dict[str, Json] = field(default_factory=dict)
 
 
-Metrics = AloeMetrics  # RubricMetrics is one
-
-
 # -- usage, warnings ----------------------------------------------------------------------------------------
 @dataclass(kw_only=True)
 class RoleUsage(Record):
@@ -463,7 +459,9 @@ class RunResults(Record):
 def _migrated(data: dict[str, Json]) -> dict[str, Json]:
     """What older versions wrote, in today's shape: the closed status set, and no placeholder
     simulated user on runs that have none (Multifaceted runs of format <= 1 wrote
-    `"simulator": {"spec": null}` so that readers expecting one did not crash)."""
+    `"simulator": {"spec": null}` so that readers expecting one did not crash). The recorder builds
+    its record through here too, so neither is written any more (Multifaceted's config hash still
+    covers the placeholder, so that older runs resume into the same folder)."""
     data = dict(data)
     status = data.get("status")
     if isinstance(status, str) and status in LEGACY_STATUSES:
