@@ -40,9 +40,9 @@ class Record:
     """A JSON object with typed fields; unknown keys survive in `extra`."""
 
     extra: dict[str, Json] = field(default_factory=dict)
-    # The JSON keys the record was read with: an optional field read as an explicit null is written
-    # back as null, one that was absent stays absent.
-    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # The JSON keys the record was read with, in their order: an optional field read as an explicit
+    # null is written back as null, one that was absent stays absent, and the keys keep their order.
+    given: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset()  # left out of the JSON when None (and not given)
     _KEYS: ClassVar[dict[str, str]] = {}  # field name -> JSON key, where they differ
@@ -64,7 +64,7 @@ class Record:
             if key in data:
                 values[f.name] = _read(hints[f.name], data[key], f"{where}.{key}" if where else key)
         values["extra"] = {k: v for k, v in data.items() if k not in known}
-        values["given"] = frozenset(data)
+        values["given"] = tuple(data)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Json]:
@@ -78,6 +78,8 @@ class Record:
                 continue
             out[key] = _write(value)
         out.update(self.extra)
+        if self.given:  # as it was read: its keys first in their order, then what was added since
+            out = {**{k: out[k] for k in self.given if k in out}, **out}
         return out
 
 
