@@ -306,27 +306,15 @@ class RoleUsage(Record):
     throttled: int | None = None
     concurrency_peak: int | None = None
     concurrency_max: int | None = None
-    cost_usd: float | None = None
-    priced: bool = False  # whether `cost_usd` was written (None then means: no known price)
+    cost_usd: float | None = None  # absent: no API role; null: an API model with no known price
 
-    _OPTIONAL = frozenset({"truncated", "retries", "throttled", "concurrency_peak", "concurrency_max"})
+    _OPTIONAL = frozenset(
+        {"truncated", "retries", "throttled", "concurrency_peak", "concurrency_max", "cost_usd"}
+    )
 
     @property
     def answered(self) -> int:
         return self.calls + self.cached - self.failed
-
-    @classmethod
-    def from_dict(cls, data: Json, where: str = "") -> RoleUsage:
-        usage = super().from_dict(data, where)
-        usage.priced = isinstance(data, dict) and "cost_usd" in data
-        return usage
-
-    def to_dict(self) -> dict[str, Json]:
-        out = super().to_dict()
-        out.pop("priced")
-        if not self.priced:
-            out.pop("cost_usd")
-        return out
 
 
 @dataclass(kw_only=True)
