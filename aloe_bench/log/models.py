@@ -339,9 +339,14 @@ class JudgeReliability(Record):
 
 @dataclass(kw_only=True)
 class Agreement(Record):
-    alpha: float | None = None
+    """Agreement between the judges of a panel (first repeat of each): alpha, and per pair of judges
+    their Spearman, exact and within-one agreement."""
 
-    _OPTIONAL = frozenset({"alpha"})
+    alpha: float | None = None
+    n: int | None = None
+    pairs: list[dict[str, Json]] = field(default_factory=list)
+
+    _OPTIONAL = frozenset({"alpha", "n"})
 
 
 @dataclass(kw_only=True)

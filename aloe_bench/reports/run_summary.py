@@ -107,13 +107,7 @@ def trust_summary(results: RunResults) -> list[str]:
     """Judge reliability, validity controls, noise floor and warnings (issue 11), when recorded."""
     from aloe_bench.metrics.trust import trust_lines
 
-    # trust_lines formats the sections as metrics/ computes them (also fresh, before any run log).
-    return trust_lines(
-        {
-            "reliability": results.reliability.to_dict() if results.reliability else {},
-            "validity": results.validity.to_dict() if results.validity else {},
-        }
-    )
+    return trust_lines(results.reliability, results.validity)
 
 
 def _truncation_line(results: RunResults) -> str | None:
