@@ -92,7 +92,8 @@ def main() -> None:
             cache=str(Path(tmp) / "calls.sqlite"),
         )
         start = time.perf_counter()
-        _, results = run_benchmark(config, progress=False)
+        _, run = run_benchmark(config, progress=False)
+        results = run.to_dict()  # the typed RunResults, as results.json holds it
         wall = time.perf_counter() - start
         requests = sum(u["calls"] for u in results["usage"].values())
     assert results["status"] == "complete", results.get("failures")

@@ -84,7 +84,8 @@ def engine(personas: list, turns: int, limits: dict[str, int], workdir: Path) ->
         n_bootstrap=0,
     )
     start = time.perf_counter()
-    _, results = run_benchmark(config, progress=False)
+    _, run = run_benchmark(config, progress=False)
+    results = run.to_dict()  # the typed RunResults, as results.json holds it
     elapsed = time.perf_counter() - start
     return sum(u["completion_tokens"] for u in results["usage"].values()), elapsed
 

@@ -49,7 +49,8 @@ def main() -> None:
             cache=str(Path(tmp) / "calls.sqlite"),  # outside the run directory
         )
         start = time.perf_counter()
-        _, results = run_benchmark(config, progress=False)
+        _, run = run_benchmark(config, progress=False)
+        results = run.to_dict()  # the typed RunResults, as results.json holds it
         wall = time.perf_counter() - start
         final = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     assert results["status"] == "complete", results.get("failures")

@@ -73,17 +73,15 @@ def two_runs(tmp_path_factory, embedded_checkpoint):
 
 def test_explicit_run_states_the_persona(two_runs):
     hidden, stated = load_run(two_runs[0]), load_run(two_runs[1])
-    assert hidden.config["persona_disclosure"] == "hidden" and stated.config["persona_disclosure"] == "system"
-    assert stated.config["prompts"]["model_system"]["name"] == "model/explicit-persona"
-    assert stated.config["model"]["system_role"] == "native"
+    assert hidden.config.persona_disclosure == "hidden" and stated.config.persona_disclosure == "system"
+    assert (stated.config.prompts or {})["model_system"].name == "model/explicit-persona"
+    assert stated.config.model.system_role == "native"
     assert [c.id for c in stated.conversations] == [c.id for c in hidden.conversations]
     for a, b in zip(hidden.conversations, stated.conversations, strict=True):
         assert a.status == b.status == "complete" and len(b.turns) == 2
         assert a.turns[0].user == b.turns[0].user  # same persona, same seed: the same opening message
     # The persona (~200 tokens) reaches the model under test on each of its 4 calls in the explicit run.
-    extra = (
-        stated.results["usage"]["model"]["prompt_tokens"] - hidden.results["usage"]["model"]["prompt_tokens"]
-    )
+    extra = stated.results.usage["model"].prompt_tokens - hidden.results.usage["model"].prompt_tokens
     assert extra > 4 * 100
 
 

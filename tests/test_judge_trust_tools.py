@@ -12,6 +12,7 @@ import pytest
 
 from aloe_bench.cli._common import judge_panel, split_judge_spec
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import RunResults
 from aloe_bench.log.results import load_run
 from aloe_bench.reports.run_summary import summary_table
 from aloe_bench.testing.persona_world import PersonaWorldServer, world_personas
@@ -75,7 +76,7 @@ def test_label_export_is_stratified_and_import_reports_agreement(cli, world_run,
     assert a["exact"] == 1.0 and a["n"] == 12 and sum(map(sum, a["confusion"])) == 12
     assert human["judges"]["openai/world-judge-blind"]["exact"] < 1.0
     assert (world_run / "human_labels.json").is_file()
-    assert "human labels vs openai/world-judge-a" in summary_table(results)
+    assert "human labels vs openai/world-judge-a" in summary_table(RunResults.from_dict(results))
     assert results["warnings"]  # the run's own warnings are kept
 
 
@@ -155,7 +156,7 @@ def test_greedy_repeats_are_named_and_bad_controls_refused(cli, tmp_path):
 def test_old_runs_still_load_and_report(cli, run_dir, tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert "reliability" not in results  # made before judgements were recorded
-    table = summary_table(results)
+    table = summary_table(RunResults.from_dict(results))
     assert "AVG" in table and "judge-no-discrimination" not in table and "judge-unreliable" not in table
     code, stdout, err = cli("reliability", run_dir)
     assert code == 0, err
@@ -186,8 +187,8 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     from aloe_bench.metrics.trust import trust_sections
 
     samples = [[4, 4], [2, 3], [5, 5], [1, None], [3, 3]]
-    turn = TurnRecord(user="u", assistant="a", score=3)
-    turn.extra["rubric_scores"] = [{"samples": [{"score": s} for s in pair]} for pair in samples]
+    rubric_scores = [{"samples": [{"score": s} for s in pair]} for pair in samples]
+    turn = TurnRecord.from_dict({"user": "u", "assistant": "a", "score": 3, "rubric_scores": rubric_scores})
     conv = ConversationRecord(
         id="x", persona={"profile": "p", "personality": "q"}, turns=[turn], status="complete"
     )
@@ -202,7 +203,9 @@ def test_multifaceted_repeats_get_a_test_retest_alpha():
     assert judge["invalid"] == 1 and judge["repeats"] == 2
     from aloe_bench.reports.run_summary import rubric_summary
 
-    assert f"alpha {judge['test_retest_alpha']:.2f} (R=2, n=5)" in rubric_summary(trust_sections([conv], 1))
+    assert f"alpha {judge['test_retest_alpha']:.2f} (R=2, n=5)" in rubric_summary(
+        RunResults.from_dict(trust_sections([conv], 1))
+    )
 
 
 def test_greedy_repeats_are_named(cli, tmp_path):

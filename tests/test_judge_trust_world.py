@@ -106,10 +106,10 @@ def test_the_world_is_recovered(panel_run):
     raw = {j: np.full((REPEATS, n), np.nan) for j in (a, b, blind)}
     first = np.full((3, n), np.nan)
     for u, turn in enumerate(t for c in convs for t in c.turns):
-        for j in turn.extra["judgements"]:
-            raw[j["judge"]][j["repeat"], u] = j["score"]
-            if j["repeat"] == 0:
-                first[(a, b, blind).index(j["judge"]), u] = j["score"]
+        for j in turn.judgements or []:
+            raw[j.judge][j.repeat, u] = j.score
+            if j.repeat == 0:
+                first[(a, b, blind).index(j.judge), u] = j.score
     for judge in (a, b):
         expected = krippendorff.alpha(
             reliability_data=raw[judge], level_of_measurement="ordinal", value_domain=[1, 2, 3, 4, 5]
@@ -158,9 +158,10 @@ def test_the_world_is_recovered(panel_run):
 
     # Every judgement is kept; the turn score is their mean.
     turn = convs[0].turns[0]
-    assert len(turn.extra["judgements"]) == 6 and len(turn.extra["swap_judgements"]) == 6
-    assert turn.score == pytest.approx(np.mean([j["score"] for j in turn.extra["judgements"]]))
-    assert {j["persona_id"] for j in turn.extra["swap_judgements"]} == {f"P{PERSONAS // 2:02d}"}
+    assert turn.judgements is not None and turn.swap_judgements is not None
+    assert len(turn.judgements) == 6 and len(turn.swap_judgements) == 6
+    assert turn.score == pytest.approx(np.mean([j.score for j in turn.judgements]))
+    assert {j.persona_id for j in turn.swap_judgements} == {f"P{PERSONAS // 2:02d}"}
 
 
 def test_the_noise_floor_is_recovered(cli, world, tmp_path):

@@ -258,4 +258,4 @@ def test_local_checkpoint_paths_stay_out_of_tables_and_legends(tmp_path):
     assert sorted(board.frame["model"]) == ["dpo", "hf/sft"]
     assert {run_curve(i).label for i in infos} == {"hf/sft", "dpo"}
     # The full spec stays in the run's config, where provenance belongs.
-    assert load_run(local).config["model"]["spec"] == "hf//work/train-demo/sft"
+    assert load_run(local).config.model.spec == "hf//work/train-demo/sft"

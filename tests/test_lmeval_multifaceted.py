@@ -153,11 +153,17 @@ def test_lmeval_score_is_the_micro_average_of_aloe_bench():
     records = []
     for i, (source, scores) in enumerate(instances):
         valid = [s for s in scores if s is not None]
-        turn = TurnRecord(user="q", assistant="a", score=float(np.mean(valid)) if valid else None)
-        turn.extra["rubric_scores"] = [
-            {"rubric": j, "dimension": "d", "score": s, "samples": [{"score": s, "attempts": 1}]}
-            for j, s in enumerate(scores, start=1)
-        ]
+        turn = TurnRecord.from_dict(
+            {
+                "user": "q",
+                "assistant": "a",
+                "score": float(np.mean(valid)) if valid else None,
+                "rubric_scores": [
+                    {"rubric": j, "dimension": "d", "score": s, "samples": [{"score": s, "attempts": 1}]}
+                    for j, s in enumerate(scores, start=1)
+                ],
+            }
+        )
         records.append(ConversationRecord(str(i), {"source": source}, [turn], status="complete"))
     records.append(ConversationRecord("x", {"source": "B"}, [], status="failed"))
     ours = rubric_metrics(records, repeats=1, n_bootstrap=0)

@@ -15,6 +15,7 @@ import pytest
 
 from aloe_bench.datasets.multifaceted import instance_id, load_multifaceted
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, load_run
 from aloe_bench.scorers.judge import parse_after_marker
 from aloe_bench.scorers.rubric import apply_grades, rubric_metrics
@@ -180,21 +181,21 @@ def test_marker_parser(answer, score):
     assert parse_after_marker(answer, "[RESULT]") == score
 
 
-def graded(dimension_samples: list[tuple[str, list[int | None]]]) -> list[dict]:
+def graded(dimension_samples: list[tuple[str, list[int | None]]]) -> list[RubricScore]:
     out = []
     for i, (dimension, scores) in enumerate(dimension_samples, start=1):
         valid = [s for s in scores if s is not None]
         out.append(
-            {
-                "rubric": i,
-                "dimension": dimension,
-                "criteria": f"criterion {i}",
-                "score": sum(valid) / len(valid) if valid else None,
-                "samples": [
-                    {"score": s, "raw": f"[RESULT] {s}" if s else "no verdict", "attempts": 1, "error": None}
+            RubricScore(
+                rubric=i,
+                dimension=dimension,
+                criteria=f"criterion {i}",
+                score=sum(valid) / len(valid) if valid else None,
+                samples=[
+                    RubricSample(score=s, raw=f"[RESULT] {s}" if s else "no verdict", attempts=1, error=None)
                     for s in scores
                 ],
-            }
+            )
         )
     return out
 
@@ -270,7 +271,9 @@ def embedded_run(tmp_path_factory, embedded_checkpoint):
 def test_embedded_run_end_to_end(embedded_run):
     run_dir, first, _ = embedded_run
     run = load_run(run_dir)
-    r, m = run.results, run.metrics
+    r, m = run.results.to_dict(), run.metrics.to_dict()
+    assert run.config.simulator is None and "simulator" not in first["config"]  # no simulated user
+    assert all("personality" not in c.persona for c in run.conversations)
     assert r["status"] == "complete" and r["config"]["kind"] == "multifaceted"
     assert r["config"]["model"]["system_role"] == "native"
     assert r["config"]["personas"]["set"] == "multifaceted:sample" and r["config"]["personas"]["count"] == 2
@@ -285,7 +288,7 @@ def test_embedded_run_end_to_end(embedded_run):
         assert conv.persona["profile"] == inst.system and conv.persona["source"] == inst.source
         turn = conv.turns[0]
         assert turn.user == inst.prompt and turn.assistant
-        rubric_scores = turn.extra["rubric_scores"]
+        rubric_scores = turn.to_dict()["rubric_scores"]
         assert [g["dimension"] for g in rubric_scores] == DIMENSIONS
         assert all(len(g["samples"]) == 1 and g["samples"][0]["raw"] for g in rubric_scores)
         valid = [g["score"] for g in rubric_scores if g["score"] is not None]
@@ -328,7 +331,7 @@ def test_judge_that_never_scores_gives_null_counted(tmp_path):
         code, run = fake_run(tmp_path, server, "--judge-reasks", "1")
         judge_bodies = [b for b in server.requests if "[RESULT]" in json.dumps(b)]
     assert code == 0
-    m = run.metrics
+    m = run.metrics.to_dict()
     assert m["al"] == [None] and m["n"] == [0] and m["invalid"] == [2]
     assert m["rubrics"] == {"judged": 8, "invalid": 8, "samples": 8, "samples_invalid": 8, "reasked": 8}
     for conv in run.conversations:
@@ -338,7 +341,7 @@ def test_judge_that_never_scores_gives_null_counted(tmp_path):
             g["score"] is None
             and g["samples"][0]["attempts"] == 2
             and g["samples"][0]["answers"] == [answer] * 2
-            for g in turn.extra["rubric_scores"]
+            for g in turn.to_dict()["rubric_scores"]
         )
     assert len(judge_bodies) == 16  # 8 rubrics, each asked once and re-asked once
     reasks = [
@@ -354,9 +357,9 @@ def test_reask_reply_is_read_as_a_plain_score_answer(tmp_path):
     with FakeOpenAIServer(FakeBehaviour(judge_answers=[answer])) as server:
         code, run = fake_run(tmp_path, server, "--judge-reasks", "2")
     assert code == 0
-    assert run.metrics["al"] == [4.0] and run.metrics["rubrics"]["reasked"] == 8
+    assert run.metrics.al == [4.0] and run.metrics.rubrics["reasked"] == 8
     for conv in run.conversations:
-        for g in conv.turns[0].extra["rubric_scores"]:
+        for g in conv.turns[0].to_dict()["rubric_scores"]:
             (sample,) = g["samples"]
             assert sample["score"] == 4 and sample["attempts"] == 2 and sample["answers"] == [answer, answer]
 
@@ -368,12 +371,14 @@ def test_judge_repeats_average_and_count_unreadable(tmp_path):
         code, run = fake_run(tmp_path, server, "--judge-reasks", "0", "--judge-repeats", "2")
         judge_bodies = [b for b in server.requests if "[RESULT]" in json.dumps(b)]
     assert code == 0
-    m = run.metrics
+    m = run.metrics.to_dict()
     assert m["rubrics"]["samples"] == 16 and m["rubrics"]["samples_invalid"] == 8
     assert m["judge_repeats"]["r"] == 2 and len(m["judge_repeats"]["scores"]) == 2
-    samples = [s for c in run.conversations for g in c.turns[0].extra["rubric_scores"] for s in g["samples"]]
+    samples = [
+        s for c in run.conversations for g in c.turns[0].rubric_scores or [] for s in g.to_dict()["samples"]
+    ]
     assert sorted(s["score"] or 0 for s in samples) == [0] * 8 + [4] * 8
-    assert {g["score"] for c in run.conversations for g in c.turns[0].extra["rubric_scores"]} <= {4.0, None}
+    assert {g.score for c in run.conversations for g in c.turns[0].rubric_scores or []} <= {4.0, None}
     assert m["score"] in (4.0, None)
     assert len({b["seed"] for b in judge_bodies}) == 16  # every (instance, rubric, repeat) its own seed
     # the judge never sees the system message that stated the preferences
@@ -409,5 +414,5 @@ def test_template_without_system_role_is_folded_and_recorded(tmp_path, embedded_
                      "--output", str(tmp_path / "run"), *TINY])  # fmt: skip
     assert code == 0
     run = load_run(tmp_path / "run")
-    assert run.config["model"]["system_role"] == "folded"
-    assert run.conversations[0].turns[0].assistant and run.metrics["al"] == [3.0]
+    assert run.config.model.system_role == "folded"
+    assert run.conversations[0].turns[0].assistant and run.metrics.al == [3.0]

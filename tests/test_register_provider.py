@@ -60,10 +60,10 @@ def test_registered_provider_runs_every_role(scripted_provider, tmp_path):
         cache="",
     )
     _, results = run_benchmark(config, progress=False)
-    assert results["status"] == "complete"
-    assert results["metrics"]["al"] == [4.0, 4.0]
-    assert results["config"]["model"]["spec"] == "scripted/model"
-    assert results["usage"]["judge"]["calls"] == 4  # 2 conversations x 2 turns, no re-asks
+    assert results.status == "complete"
+    assert results.metrics.al == [4.0, 4.0]
+    assert results.config.model.spec == "scripted/model"
+    assert results.usage["judge"].calls == 4  # 2 conversations x 2 turns, no re-asks
 
 
 def test_a_provider_name_is_registered_once(scripted_provider):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from aloe_bench.log.models import RunResults
 from aloe_bench.reports.run_summary import summary_table
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
@@ -29,21 +30,21 @@ def _results(al, n=None, *, judge="openai/x", usage=None, warnings=None, n_ir=No
 
 
 def test_two_turn_n_r2_is_not_shown_as_a_perfect_fit():
-    text = summary_table(_results([2.0, 3.0], ir=1.0, n_ir=1.0, n_r2=1.0))
+    text = summary_table(RunResults.from_dict(_results([2.0, 3.0], ir=1.0, n_ir=1.0, n_r2=1.0)))
     n_r2 = next(line for line in text.splitlines() if line.startswith("N-R2"))
     assert "1.0000" not in n_r2 and "n/a" in n_r2 and "2 points" in n_r2
     assert "one difference, not a trend" in next(line for line in text.splitlines() if line.startswith("IR"))
 
 
 def test_one_turn_explains_why_the_slopes_are_missing():
-    text = summary_table(_results([3.0]))
+    text = summary_table(RunResults.from_dict(_results([3.0])))
     for name in ("IR", "N-IR", "N-R2"):
         line = next(line for line in text.splitlines() if line.startswith(name + " "))
         assert "needs at least 2 scored turns" in line
 
 
 def test_meanings_and_readme_pointer_and_small_sample_note():
-    text = summary_table(_results([2.0, 3.0, 4.0], ir=1.0, n_ir=0.5, n_r2=1.0))
+    text = summary_table(RunResults.from_dict(_results([2.0, 3.0, 4.0], ir=1.0, n_ir=0.5, n_r2=1.0)))
     assert 'section "Reading the results"' in text
     for name in ("AVG", "IR", "N-IR", "AL(k)"):
         assert any(line.strip().startswith(name + " ") for line in text.splitlines() if line.startswith("  "))
@@ -54,7 +55,7 @@ def test_embedded_judge_warning_comes_last_also_for_old_runs():
     old = _results([2.0, 3.0, 4.0], judge="embedded")
     del old["warnings"]  # a run written before results.json had warnings
     old["warnings"] = [{"code": "simulator-silent", "message": "something else"}]
-    lines = summary_table(old).splitlines()
+    lines = summary_table(RunResults.from_dict(old)).splitlines()
     assert lines[-1].startswith("WARNING (embedded-judge)") and "cannot judge" in lines[-1]
     assert lines[-2].startswith("WARNING (simulator-silent)")
 

@@ -219,7 +219,7 @@ def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path
         cache=config.cache,
     )
     out, results = run_benchmark(run_config, progress=False)
-    _log(f"evaluated {label} ({spec}): AVG {results['metrics'].get('avg')}, run directory {out}")
+    _log(f"evaluated {label} ({spec}): AVG {results.metrics.avg}, run directory {out}")
     return out
 
 

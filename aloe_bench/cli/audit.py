@@ -97,19 +97,16 @@ def main(args: argparse.Namespace) -> int:
     for d in args.runs if len(dirs) == len(args.runs) else dirs:
         results = audit_run(d, options)
         report_after_command(Path(d))
-        simulator = (results.get("config", {}).get("simulator") or {}).get("spec", "?")
-        label = f"{Path(d).name} (simulator {simulator})"
+        simulator = results.config.simulator.spec if results.config.simulator else None
+        label = f"{Path(d).name} (simulator {simulator or '?'})"
+        audit = results.audit.to_dict() if results.audit else {}
         print(f"== {label}")
-        print(
-            audit_report(
-                results["audit"], [w for w in results["warnings"] if w["code"].startswith("simulator-")]
-            )
-        )
+        print(audit_report(audit, [w.to_dict() for w in results.warnings if w.code.startswith("simulator-")]))
         print()
         labels.append(label)
-        audits.append(results["audit"])
-        personas = results.get("config", {}).get("personas")
-        persona_sets.add(personas.get("sha256") if isinstance(personas, dict) else str(personas))
+        audits.append(audit)
+        personas = results.config.personas
+        persona_sets.add(personas.sha256 if personas is not None else None)
     if len(audits) > 1:
         if len(persona_sets) > 1:
             print(

@@ -77,9 +77,9 @@ def main(args: argparse.Namespace) -> int:
                 f"   ** B − A is {note}: not distinguishable from noise **" if note else ""
             )
     for info in infos:
-        for w in info.run.results.get("warnings") or []:
-            if w.get("code") == "judge-no-discrimination":
-                print(f"aloe-bench: warning: {info.label}: {w['message']}", file=sys.stderr)
+        for w in info.run.results.warnings:
+            if w.code == "judge-no-discrimination":
+                print(f"aloe-bench: warning: {info.label}: {w.message}", file=sys.stderr)
     if len(others) > 1:
         blocks.append(baseline_summary(base.label, [o.label for o in others], comparisons))
     bracket = _headroom(args, infos, blocks)

@@ -83,4 +83,4 @@ def main(args: argparse.Namespace) -> int:
     )
     print(summary_table(results, str(out)))
     report_after_command(out)
-    return EXIT_FAILED_CONVERSATIONS if results["metrics"].get("failed", 0) else 0
+    return EXIT_FAILED_CONVERSATIONS if results.metrics.failed else 0

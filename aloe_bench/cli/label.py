@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.errors import UserInputError
+    from aloe_bench.log.models import Validity
     from aloe_bench.metrics.human_labels import export_labels, import_labels
     from aloe_bench.metrics.trust import trust_lines
     from aloe_bench.reports.viewer import report_after_command
@@ -46,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     if action == "import":
         section = import_labels(args.run_dir, args.file)
         print(f"{section['labelled']} labelled turns ({section['unlabelled']} left blank)")
-        for line in trust_lines({"validity": {"human": section}}):
+        for line in trust_lines(None, Validity(human=section)):
             print(line)
         for judge, h in section["judges"].items():
             print(f"confusion for {judge} (rows human 1-5, columns judge 1-5):")

@@ -27,6 +27,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from aloe_bench.errors import UserInputError
+    from aloe_bench.log.models import Reliability
     from aloe_bench.log.results import write_json_atomic
     from aloe_bench.metrics.reliability import judge_reliability, noise_floor
     from aloe_bench.metrics.trust import trust_lines
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
                 else ""
             )
         )
-    for line in trust_lines({"reliability": {k: v for k, v in judges.items()}}):
+    for line in trust_lines(Reliability.from_dict(judges, "reliability"), None):
         print(line)
     if args.json:
         write_json_atomic(Path(args.json), report)

@@ -237,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
         print(summary_table(results, str(out)))
         what = "conversation(s)"
     report_after_command(out)
-    failed = results["metrics"].get("failed", 0)
+    failed = results.metrics.failed
     if failed:
         print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
         return EXIT_FAILED_CONVERSATIONS

@@ -29,6 +29,7 @@ from aloe_bench.engine.runner import (
     run_header,
 )
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import RunResults
 from aloe_bench.log.results import ConversationRecord, TurnRecord
 from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend, BackendPool, ChatRequest, normalize_spec
 from aloe_bench.models.cache import CallCache
@@ -104,7 +105,7 @@ class MultifacetedConfig:
 def instance_record(instance: Instance) -> ConversationRecord:
     return ConversationRecord(
         id=instance.id,
-        persona={"profile": instance.system, "personality": "", "source": instance.source},
+        persona={"profile": instance.system, "source": instance.source},  # no personality: no simulated user
         meta={
             "where": instance.where,
             "reference_answer": instance.reference_answer,
@@ -137,7 +138,7 @@ async def run_rubric_engine(
     out: Path | None,
     progress_enabled: bool | None = None,
     backends: Mapping[str, Backend] | None = None,
-) -> tuple[dict[str, Any], list[ConversationRecord]]:
+) -> tuple[RunResults, list[ConversationRecord]]:
     """Generation and rubric grading of `dataset` with the roles of `config`: (results, instances as
     one-turn conversations). As `runner.run_engine`: `backends` replaces a role's backend by name
     (the lm-eval interception hands in its LM as the model under test); the run directory is written
@@ -216,7 +217,7 @@ async def run_rubric_engine(
 
 async def _run_async(
     config: MultifacetedConfig, out: Path, dataset: MultifacetedSet, progress_enabled: bool | None
-) -> dict[str, Any]:
+) -> RunResults:
     cache = open_cache(config.cache)
     pool = BackendPool()
     try:
@@ -232,7 +233,7 @@ async def _run_async(
 
 def run_multifaceted(
     config: MultifacetedConfig, *, overwrite: bool = False, progress: bool | None = None
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, RunResults]:
     """Run (or resume) Multifaceted Bench and return the run directory with its results."""
     config.validate()
     dataset = load_multifaceted(config.data).limit(config.limit)

@@ -8,7 +8,6 @@ model under test and the simulated user. Judge calls go through the call cache: 
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 import re
@@ -31,6 +30,7 @@ from aloe_bench.engine.runner import (
     panel_usage,
 )
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import RunResults
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
@@ -49,13 +49,8 @@ def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
 
 def _unjudged(conv: ConversationRecord) -> ConversationRecord:
     """The conversation with the old judge's verdicts removed (user and assistant turns kept)."""
-    verdicts = ("judgements", "swap_judgements")
     turns = [
-        TurnRecord(
-            user=t.user,
-            assistant=t.assistant,
-            extra={k: v for k, v in t.extra.items() if k not in verdicts},
-        )
+        TurnRecord(user=t.user, assistant=t.assistant, rubric_scores=t.rubric_scores, extra=dict(t.extra))
         for t in conv.turns
     ]
     return ConversationRecord(
@@ -74,13 +69,13 @@ def _header(
 ) -> dict[str, Any]:
     judge, judge_backend = judges[0], backends[0]
     protocol = get_protocol(protocol_name)
-    config = copy.deepcopy(run.config)
+    config = run.config.to_dict()  # a fresh copy: the source run's record is not changed
     source = {
         "path": str(run.path.resolve()),
-        "config_hash": run.results.get("config_hash"),
-        "judge": run.config.get("judge"),
-        "protocol": run.config.get("protocol"),
-        "judge_reasks": run.config.get("judge_reasks"),
+        "config_hash": run.results.config_hash,
+        "judge": run.config.judge.to_dict() if run.config.judge is not None else None,
+        "protocol": run.config.protocol,
+        "judge_reasks": run.config.judge_reasks,
     }
     config["judge"] = {**judge.record(), "backend": judge_backend.describe()}
     for key in ("judges", "judge_repeats", "controls"):
@@ -133,7 +128,7 @@ async def _rejudge_async(
     repeats: int = 1,
     controls: tuple[str, ...] = (),
     batch: bool = False,
-) -> dict[str, Any]:
+) -> RunResults:
     protocol = get_protocol(protocol_name)
     cache = open_cache(cache_setting)
     pool = BackendPool()
@@ -161,9 +156,9 @@ async def _rejudge_async(
         )
         check_output_dir(out, header["config_hash"], overwrite)
         conversations = [_unjudged(c) for c in run.conversations]
-        turns = int(run.config.get("turns") or max((len(c.turns) for c in conversations), default=0))
-        seed = int(run.config.get("seed") or 0)
-        n_bootstrap = int((run.metrics.get("ci") or {}).get("n_bootstrap") or DEFAULT_BOOTSTRAP)
+        turns = run.turns or max((len(c.turns) for c in conversations), default=0)
+        seed = run.config.seed or 0
+        n_bootstrap = run.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP
         panel = panel_judges(judges, names, roles, protocol, cache, "swap" in controls)
         # Nothing is generated: the model under test and the simulated user make no calls.
         usage = {
@@ -229,7 +224,7 @@ def rejudge(
     progress: bool | None = None,
     overwrite: bool = False,
     batch: bool = False,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, RunResults]:
     """Judge the run in `source` again (one judge or a panel, `repeats` times each, with validity
     `controls`); returns the new run directory and its results."""
     judges = judge if isinstance(judge, list) else [judge]
@@ -245,9 +240,13 @@ def rejudge(
         raise UserInputError(
             f"{run.path} has no conversations to judge (empty {run.path}/conversations.jsonl)"
         )
-    protocol_name = protocol or run.config.get("protocol") or "aloe-v1"
+    protocol_name = protocol or run.config.protocol or "aloe-v1"
     get_protocol(protocol_name)
-    reasks = reasks if reasks is not None else int(run.config.get("judge_reasks", 2))
+    reasks = (
+        reasks
+        if reasks is not None
+        else (run.config.judge_reasks if run.config.judge_reasks is not None else 2)
+    )
     if reasks < 0:
         raise UserInputError("--judge-reasks cannot be negative")
     out = Path(output) if output else default_output(run.path, judges[0], protocol_name)

@@ -27,6 +27,7 @@ from aloe_bench.engine.config import RoleConfig, RunConfig
 from aloe_bench.engine.progress import TurnProgress
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
+from aloe_bench.log.models import Reliability, RunResults, RunWarning, Validity
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import (
     CONVERSATIONS_FILE,
@@ -37,7 +38,7 @@ from aloe_bench.log.results import (
     load_run,
     score_matrix,
     write_conversations,
-    write_text_atomic,
+    write_results,
 )
 from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
 from aloe_bench.metrics.alignment import alignment_metrics
@@ -248,7 +249,7 @@ class RunRecorder:
             clusters=[persona_key(c) for c in complete],
         )
 
-    def results(self, status: str, with_ci: bool) -> dict[str, Any]:
+    def results(self, status: str, with_ci: bool) -> RunResults:
         metrics = self.metrics(with_ci)
         failed = [c for c in self.conversations if c.status == "failed"]
         metrics["failed"] = len(failed)
@@ -262,22 +263,24 @@ class RunRecorder:
             "elapsed_s": round(time.perf_counter() - self._started, 2),
             "metrics": metrics,
             "usage": usage,
-            "warnings": merge_warnings(
-                self.header.get("warnings") or [],
-                self.warnings,
-                derived_warnings(self.header.get("config") or {}, usage),
-            ),
             "batching": {b.spec: dict(b.batch_stats) for b in self.backends if hasattr(b, "batch_stats")},
             "failures": [{"id": c.id, "error": c.error} for c in failed],
         }
+        # The typed record is what is written and returned (placeholders of older formats dropped).
+        record = RunResults.from_dict(results)
+        given = [RunWarning.from_dict(w) for w in [*(self.header.get("warnings") or []), *self.warnings]]
+        record.warnings = merge_warnings(given, derived_warnings(record.config, record.usage))
         if with_ci:  # judge reliability and validity: computed once the run stops, not every flush
             trust = trust_sections(
                 self._finished_conversations(), self.turns, seed=self.seed, n_bootstrap=self.n_bootstrap
             )
             if trust:
-                results["reliability"], results["validity"] = trust["reliability"], trust["validity"]
-                results["warnings"] = merge_warnings(results["warnings"], trust["warnings"])
-        return results
+                record.reliability = Reliability.from_dict(trust["reliability"], "reliability")
+                record.validity = Validity.from_dict(trust["validity"], "validity")
+                record.warnings = merge_warnings(
+                    record.warnings, [RunWarning.from_dict(w) for w in trust["warnings"]]
+                )
+        return record
 
     def _finished_conversations(self) -> list[ConversationRecord]:
         """Every conversation whole, for the end-of-run statistics that need its judgements: journaled
@@ -304,7 +307,7 @@ class RunRecorder:
             record["cost_usd"] = None  # an API model with no known price
         return record
 
-    def flush(self, status: str) -> dict[str, Any]:
+    def flush(self, status: str) -> RunResults:
         final = status != "running"
         if self.out is not None and self._journal is not None and final:
             self.bytes_written += self._journal.compact(self._current_conversations())
@@ -313,10 +316,8 @@ class RunRecorder:
             if self._journal is None:
                 write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
             else:
-                results["io"] = {"bytes_written": self.bytes_written}
-            text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
-            write_text_atomic(self.out / RESULTS_FILE, text)
-            self.bytes_written += len(text.encode("utf-8"))
+                results.io = {"bytes_written": self.bytes_written}
+            self.bytes_written += write_results(self.out / RESULTS_FILE, results)
         self._last = time.perf_counter()
         return results
 
@@ -418,7 +419,7 @@ async def run_engine(
     backends: Mapping[str, Backend] | None = None,
     price_overrides: Mapping[str, Price] | None = None,
     judge_batch: bool = False,
-) -> tuple[dict[str, Any], list[ConversationRecord]]:
+) -> tuple[RunResults, list[ConversationRecord]]:
     """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
 
     `backends` replaces the backend of a role by name (the lm-eval interception hands in the LM it
@@ -652,7 +653,7 @@ def _gc_for_a_long_run() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> dict[str, Any]:
+async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> RunResults:
     cache = open_cache(prepared.config.cache)
     try:
         with _gc_for_a_long_run():
@@ -697,13 +698,13 @@ def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
     return PreparedRun(config, out, personas, pool)
 
 
-def execute_run(prepared: PreparedRun, *, progress: bool | None = None) -> dict[str, Any]:
+def execute_run(prepared: PreparedRun, *, progress: bool | None = None) -> RunResults:
     return asyncio.run(_run_async(prepared, progress))
 
 
 def run_benchmark(
     config: RunConfig, *, overwrite: bool = False, progress: bool | None = None
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, RunResults]:
     """Run (or resume) and return the run directory with its results."""
     prepared = prepare_run(config, overwrite=overwrite)
     return prepared.out, execute_run(prepared, progress=progress)

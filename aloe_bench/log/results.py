@@ -14,49 +14,92 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.filemodes import chmod_as_created
+from aloe_bench.log.models import (
+    AloeMetrics,
+    ConfigRecord,
+    ConversationStatus,
+    JudgementRecord,
+    RubricScore,
+    RunLogError,
+    RunResults,
+)
 from aloe_bench.models.spec_names import portable_spec
 
 RESULTS_FILE = "results.json"
 # The run-log format this code writes (results.json `format_version`). Runs written before the field
-# existed are format 0; they read as they are (format 1 only adds the field). Bump it when a
-# change needs migrating old runs on read (in `load_run`), and add the migration there.
-FORMAT_VERSION = 1
+# existed are format 0; format 1 only added the field; format 2 dropped the placeholder ALOE fields
+# of Multifaceted runs (`"simulator": {"spec": null}`, `personality: ""`). Older formats are migrated
+# on read (`RunResults.from_dict`, `ConversationRecord.from_dict`). Bump it when the written shape
+# changes, and add the migration there.
+FORMAT_VERSION = 2
 CONVERSATIONS_FILE = "conversations.jsonl"
 
 
 @dataclass
 class TurnRecord:
+    """One turn of conversations.jsonl, typed per scorer.
+
+    `score` is the turn's score on the benchmark's scale, as every reader (score_matrix, the viewer,
+    lm-eval) reads it: an ALOE turn with one judgement holds the judge's 1-5 (an int) or None; a
+    panel or repeats hold the mean of the valid judgements (a float); a Multifaceted turn holds the
+    instance's mean rubric score (a float). What the judges said is typed beside it: `judgements`
+    (and `swap_judgements`, the persona-swap control) for ALOE, `rubric_scores` for Multifaceted;
+    None when the turn has none (and then absent from the JSON)."""
+
     user: str
     assistant: str | None = None
-    # An ALOE turn: the judge's 1-5 (an int), or the mean over a judge panel / repeats (a float);
-    # a Multifaceted turn: the instance's mean rubric score (a float).
     score: int | float | None = None
     judge_raw: str | None = None
     judge_attempts: int = 0
     judge_error: str | None = None
     judged: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # task-specific fields (e.g. per-rubric scores)
+    judgements: list[JudgementRecord] | None = None
+    swap_judgements: list[JudgementRecord] | None = None
+    rubric_scores: list[RubricScore] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields of other versions or tasks, kept as read
+
+    _VERDICTS: ClassVar[tuple[str, ...]] = ("judgements", "swap_judgements", "rubric_scores")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        d.update(extra)
+        d: dict[str, Any] = {
+            "user": self.user,
+            "assistant": self.assistant,
+            "score": self.score,
+            "judge_raw": self.judge_raw,
+            "judge_attempts": self.judge_attempts,
+            "judge_error": self.judge_error,
+            "judged": self.judged,
+        }
+        for name in self._VERDICTS:
+            records = getattr(self, name)
+            if records is not None:
+                d[name] = [r.to_dict() for r in records]
+        d.update(self.extra)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        plain = {"user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged"}
+        verdicts: dict[str, Any] = {}
+        for name, record in (
+            ("judgements", JudgementRecord),
+            ("swap_judgements", JudgementRecord),
+            ("rubric_scores", RubricScore),
+        ):
+            if data.get(name) is not None:
+                verdicts[name] = [record.from_dict(r, f"turn.{name}[{i}]") for i, r in enumerate(data[name])]
         return cls(
-            **{k: v for k, v in data.items() if k in known},
-            extra={k: v for k, v in data.items() if k not in known},
+            **{k: v for k, v in data.items() if k in plain},
+            **verdicts,
+            extra={k: v for k, v in data.items() if k not in plain and k not in cls._VERDICTS},
         )
 
 
@@ -65,7 +108,7 @@ class ConversationRecord:
     id: str
     persona: dict[str, str]
     turns: list[TurnRecord] = field(default_factory=list)
-    status: str = "running"  # running | complete | failed
+    status: ConversationStatus = "running"
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -156,25 +199,30 @@ def ensure_writable(directory: Path) -> None:
 
 @dataclass
 class Run:
-    """A finished (or partial) run read back from its directory."""
+    """A finished (or partial) run read back from its directory, migrated to today's format."""
 
     path: Path
-    results: dict[str, Any]
+    results: RunResults
     conversations: list[ConversationRecord]
     format_version: int = FORMAT_VERSION  # as written on disk (0: before the field existed)
 
     @property
-    def config(self) -> dict[str, Any]:
-        return self.results.get("config", {})
+    def config(self) -> ConfigRecord:
+        return self.results.config
 
     @property
-    def metrics(self) -> dict[str, Any]:
-        return self.results.get("metrics", {})
+    def metrics(self) -> AloeMetrics:
+        return self.results.metrics
+
+    @property
+    def turns(self) -> int:
+        """The turns per conversation the run was set up for."""
+        return int(self.config.turns or self.metrics.turns or 0)
 
     @property
     def label(self) -> str:
         """A portable name: runs written before labels were made portable may hold a local path."""
-        label = self.results.get("label") or self.config.get("model", {}).get("spec") or self.path.name
+        label = self.results.label or self.config.model.spec or self.path.name
         return portable_spec(label)
 
     def to_dataframe(self):
@@ -205,11 +253,8 @@ def load_run(directory: str | Path) -> Run:
         raise UserInputError(
             f"{path} is not a run directory (no {RESULTS_FILE}); pass the --output of an aloe-bench run"
         )
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{results_path}: not valid JSON ({exc.msg})") from None
-    version = results_format_version(results, results_path)
+    typed = read_results_file(results_path)
+    version = typed.format_version
     conversations = []
     conv_path = path / CONVERSATIONS_FILE
     if (path / "journal.jsonl").is_file():  # a live or killed run: its journal replayed over the file
@@ -228,7 +273,11 @@ def load_run(directory: str | Path) -> Run:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
-    return Run(path, results, conversations, format_version=version)
+    if typed.config.is_multifaceted and version < 2:
+        for conv in conversations:  # format <= 1 gave instances an empty ALOE personality
+            if conv.persona.get("personality") == "":
+                del conv.persona["personality"]
+    return Run(path, typed, conversations, format_version=version)
 
 
 def results_format_version(results: Any, where: Path) -> int:
@@ -244,5 +293,32 @@ def results_format_version(results: Any, where: Path) -> int:
             f"{where}: format_version {version} was written by a newer aloe-bench; upgrade it "
             f"(pip install -U aloe-bench; this one reads formats up to {FORMAT_VERSION})"
         )
-    # Format 0 -> 1 changes nothing in the data: the version is recorded on the Run only.
     return version
+
+
+def read_results_file(path: Path) -> RunResults:
+    """results.json as its typed record: older formats migrated, newer ones refused (one line)."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}: not valid JSON ({exc.msg})") from None
+    results_format_version(results, path)
+    return read_results(results, path)
+
+
+def read_results(results: dict[str, Any], where: Path) -> RunResults:
+    """A parsed results.json as the typed record, older formats migrated; one clear line when a
+    field does not hold what the run log says it holds."""
+    try:
+        return RunResults.from_dict(results)
+    except RunLogError as exc:
+        raise UserInputError(f"{where}: {exc}") from None
+
+
+def write_results(path: Path, results: RunResults) -> int:
+    """results.json from its record (written atomically); returns the bytes written. What is
+    written is today's shape (older formats were migrated when read), so it says today's version."""
+    results.format_version = FORMAT_VERSION
+    text = json.dumps(results.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    write_text_atomic(path, text)
+    return len(text.encode("utf-8"))

@@ -7,8 +7,9 @@ same list; nothing here replaces them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+
+from aloe_bench.log.models import ConfigRecord, RoleUsage, RunWarning
 
 EMBEDDED_JUDGE_MESSAGE = (
     "the embedded 135M model is the judge: it proves the pipeline runs offline, but it cannot judge "
@@ -16,45 +17,37 @@ EMBEDDED_JUDGE_MESSAGE = (
 )
 
 
-def _spec(role: Any) -> str | None:
-    return role.get("spec") if isinstance(role, dict) else role
-
-
-def derived_warnings(
-    config: Mapping[str, Any], usage: Mapping[str, Mapping[str, Any]]
-) -> list[dict[str, str]]:
+def derived_warnings(config: ConfigRecord, usage: Mapping[str, RoleUsage]) -> list[RunWarning]:
     """The warnings that follow from the run's configuration and its per-role usage."""
     found = []
-    if _spec(config.get("judge")) == "embedded":
-        found.append({"code": "embedded-judge", "message": EMBEDDED_JUDGE_MESSAGE})
+    if config.judge is not None and config.judge.spec == "embedded":
+        found.append(RunWarning(code="embedded-judge", message=EMBEDDED_JUDGE_MESSAGE))
+    roles = {"model": config.model, "simulator": config.simulator, "judge": config.judge}
     cut = []
     for role, u in usage.items():
-        truncated = int(u.get("truncated") or 0)
-        if truncated:
-            answered = int(u.get("calls") or 0) + int(u.get("cached") or 0) - int(u.get("failed") or 0)
-            limit = (
-                (config.get(role) or {}).get("max_new_tokens") if isinstance(config.get(role), dict) else None
-            )
+        if u.truncated:
+            recorded = roles.get(role)
+            limit = recorded.max_new_tokens if recorded is not None else None
             at = f" (max_new_tokens {limit})" if limit else ""
-            cut.append(f"{role} {truncated} of {answered}{at}")
+            cut.append(f"{role} {u.truncated} of {u.answered}{at}")
     if cut:
         found.append(
-            {
-                "code": "truncated",
-                "message": "replies cut at their token limit: "
+            RunWarning(
+                code="truncated",
+                message="replies cut at their token limit: "
                 + "; ".join(cut)
                 + ". Raise that role's --*max-new-tokens if the cut texts matter.",
-            }
+            )
         )
     return found
 
 
-def merge_warnings(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
+def merge_warnings(*lists: Iterable[RunWarning]) -> list[RunWarning]:
     """All the warnings, each (code, message) once, in order of first appearance."""
     seen, merged = set(), []
     for items in lists:
         for w in items:
-            key = (w.get("code"), w.get("message"))
+            key = (w.code, w.message)
             if key not in seen:
                 seen.add(key)
                 merged.append(w)

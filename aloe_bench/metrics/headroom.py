@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aloe_bench.log.results import Run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.reports.compare import persona_means, persona_turn_scores
+
+if TYPE_CHECKING:
+    from aloe_bench.reports.runinfo import RunInfo
 
 MIN_SPAN = 0.25
 LEVEL = 0.95
@@ -119,15 +122,15 @@ def run_headroom(
 # --- finding the bracket among runs (the leaderboard) ------------------------------------------------
 
 
-def is_floor(info: Any) -> bool:
+def is_floor(info: RunInfo) -> bool:
     return info.model == CONTROL_SPEC and info.setup.disclosure != "system"
 
 
-def is_ceiling(info: Any) -> bool:
+def is_ceiling(info: RunInfo) -> bool:
     return info.setup.disclosure == "system"
 
 
-def find_bracket(info: Any, infos: Sequence[Any]) -> tuple[Any | None, Any | None]:
+def find_bracket(info: RunInfo, infos: Sequence[RunInfo]) -> tuple[RunInfo | None, RunInfo | None]:
     """(floor, ceiling) for a hidden-persona run among `infos` (RunInfo), or None where there is none.
 
     Floor: a `control/generic` run with the same setup. Ceiling: an explicit-persona run whose setup
@@ -141,7 +144,7 @@ def find_bracket(info: Any, infos: Sequence[Any]) -> tuple[Any | None, Any | Non
     ]
     same_model = [o for o in ceilings if o.model == info.model]
     pool = same_model or ceilings
-    ceiling = max(pool, key=lambda o: o.metrics.get("avg") or float("-inf")) if pool else None
+    ceiling = max(pool, key=lambda o: o.metrics.avg or float("-inf")) if pool else None
     return floor, ceiling
 
 

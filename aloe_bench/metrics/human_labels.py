@@ -7,7 +7,6 @@ with the seed, so a small sample still covers every turn and every score the jud
 from __future__ import annotations
 
 import csv
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,17 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.results import RESULTS_FILE, Run, load_run, write_json_atomic, write_text_atomic
+from aloe_bench.log.models import Validity
+from aloe_bench.log.results import (
+    RESULTS_FILE,
+    Run,
+    TurnRecord,
+    load_run,
+    read_results_file,
+    write_json_atomic,
+    write_results,
+    write_text_atomic,
+)
 from aloe_bench.metrics.reliability import SCALE, agreement
 from aloe_bench.metrics.validity import judge_labels
 
@@ -23,12 +32,12 @@ HUMAN_FILE = "human_labels.json"
 BASE_COLUMNS = ["id", "turn", "profile", "personality", "user", "reply", "judge_score"]
 
 
-def _judge_scores(turn: Any, labels: list[str]) -> dict[str, float | None]:
+def _judge_scores(turn: TurnRecord, labels: list[str]) -> dict[str, float | None]:
     from aloe_bench.metrics.validity import judge_turn_mean
 
     if not labels:  # runs made before judgements were recorded: the turn score is the judge's
         return {"judge": turn.score}
-    return {label: judge_turn_mean(turn.extra.get("judgements"), label) for label in labels}
+    return {label: judge_turn_mean(turn.judgements, label) for label in labels}
 
 
 def _items(run: Run) -> list[dict[str, Any]]:
@@ -78,7 +87,7 @@ def export_labels(run_dir: str | Path, n: int, output: str | Path, *, seed: int 
             f"{conv.id}:{item['turn']}",
             item["turn"],
             conv.persona["profile"],
-            conv.persona["personality"],
+            conv.persona.get("personality", ""),  # a Multifaceted instance has none
         ]
         row += [t.user, t.assistant, t.score]
         if panel:
@@ -166,7 +175,8 @@ def import_labels(run_dir: str | Path, file: str | Path) -> dict[str, Any]:
     section = {"file": path.name, "labelled": len(ids), "unlabelled": blank, "judges": judges}
     out = run.path
     write_json_atomic(out / HUMAN_FILE, {**section, "labels": labels})
-    results = json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))
-    results.setdefault("validity", {})["human"] = section
-    write_json_atomic(out / RESULTS_FILE, results)
+    results = read_results_file(out / RESULTS_FILE)  # re-read: another tool may have written since
+    results.validity = results.validity or Validity()
+    results.validity.human = section
+    write_results(out / RESULTS_FILE, results)
     return section

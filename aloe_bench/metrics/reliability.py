@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -27,7 +27,8 @@ import krippendorff
 import numpy as np
 from scipy import stats
 
-from aloe_bench.log.results import ConversationRecord
+from aloe_bench.log.models import JudgementRecord
+from aloe_bench.log.results import ConversationRecord, Run
 from aloe_bench.metrics.alignment import alignment_metrics
 from aloe_bench.metrics.validity import judge_labels, judge_turn_mean, persona_key
 
@@ -62,12 +63,14 @@ def ordinal_alpha(data: np.ndarray) -> float | None:
     return _round(value)
 
 
-def _turn_units(conversations: Sequence[ConversationRecord]):
+def _turn_units(
+    conversations: Sequence[ConversationRecord],
+) -> Iterator[tuple[ConversationRecord, int, list[JudgementRecord]]]:
     for conv in conversations:
         if conv.status != "complete":
             continue
         for k, turn in enumerate(conv.turns):
-            judgements = turn.extra.get("judgements")
+            judgements = turn.judgements
             if judgements:
                 yield conv, k, judgements
 
@@ -76,7 +79,7 @@ def repeat_matrix(conversations: Sequence[ConversationRecord], label: str) -> np
     """(repeats x judged turns) scores of one judge, NaN where invalid."""
     columns = []
     for _, _, judgements in _turn_units(conversations):
-        mine = {j["repeat"]: j["score"] for j in judgements if j["judge"] == label}
+        mine = {j.repeat: j.score for j in judgements if j.judge == label}
         if mine:
             columns.append(mine)
     repeats = max((max(c) + 1 for c in columns), default=0)
@@ -92,7 +95,7 @@ def judge_matrix(conversations: Sequence[ConversationRecord], labels: Sequence[s
     """(judges x judged turns) first-repeat scores, NaN where invalid or missing."""
     columns = []
     for _, _, judgements in _turn_units(conversations):
-        first = {j["judge"]: j["score"] for j in judgements if j["repeat"] == 0}
+        first = {j.judge: j.score for j in judgements if j.repeat == 0}
         columns.append([first.get(label) for label in labels])
     data = np.array(
         [[np.nan if v is None else float(v) for v in col] for col in columns], dtype=float
@@ -123,7 +126,7 @@ def _judge_scores(conversations: Sequence[ConversationRecord], label: str, turns
             continue
         row = [np.nan] * turns
         for k, turn in enumerate(conv.turns[:turns]):
-            mean = judge_turn_mean(turn.extra.get("judgements"), label)
+            mean = judge_turn_mean(turn.judgements, label)
             if mean is not None:
                 row[k] = mean
         rows.append(row)
@@ -232,8 +235,8 @@ def _judge_noise(conversations: Sequence[ConversationRecord]) -> tuple[float | N
     for _, _, judgements in _turn_units(conversations):
         by_judge: dict[str, list[float]] = defaultdict(list)
         for j in judgements:
-            if j.get("score") is not None:
-                by_judge[j["judge"]].append(float(j["score"]))
+            if j.score is not None:
+                by_judge[j.judge].append(float(j.score))
         repeat_groups.extend(by_judge.values())
         judge_groups.append([float(np.mean(v)) for v in by_judge.values()])
         per_turn.append(sum(len(v) for v in by_judge.values()))
@@ -329,12 +332,13 @@ def noise_floor(conversation_sets: Sequence[Sequence[ConversationRecord]], turns
     }
 
 
-def run_noise_floor(run: Any) -> dict[str, Any]:
+def run_noise_floor(run: Run) -> dict[str, Any]:
     """A run's recorded noise floor, or one computed from its conversations (older runs)."""
-    recorded = (run.results.get("reliability") or {}).get("noise_floor")
+    reliability = run.results.reliability
+    recorded = reliability.noise_floor if reliability is not None else None
     if recorded:
         return recorded
-    turns = int(run.config.get("turns") or run.metrics.get("turns") or 0)
+    turns = run.turns
     return noise_floor([run.conversations], turns) if run.conversations and turns else {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aloe_bench.log.models import Reliability, Validity
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.metrics.reliability import judge_reliability, noise_floor, reliability_warnings
 from aloe_bench.metrics.validity import judge_labels, length_bias, swap_validity, validity_warnings
@@ -45,11 +46,11 @@ def rubric_reliability(conversations: Sequence[ConversationRecord]) -> dict[str,
     from aloe_bench.metrics.reliability import ordinal_alpha
 
     units = [
-        [s.get("score") for s in g.get("samples") or []]
+        [s.score for s in g.samples]
         for c in conversations
         if c.status == "complete"
         for t in c.turns
-        for g in t.extra.get("rubric_scores") or []
+        for g in t.rubric_scores or []
     ]
     repeats = max((len(u) for u in units), default=0)
     if repeats < 2:
@@ -73,34 +74,26 @@ def rubric_reliability(conversations: Sequence[ConversationRecord]) -> dict[str,
     }
 
 
-def merge_warnings(results: dict[str, Any], found: Sequence[dict[str, str]]) -> None:
-    """Append to results["warnings"] (other checks add theirs), never twice the same one."""
-    warnings = results.setdefault("warnings", [])
-    for w in found:
-        if w not in warnings:
-            warnings.append(w)
-
-
 def judge_call_counts(conversations: Sequence[ConversationRecord]) -> dict[str, int]:
     """First judge asks recorded, split the way the plan splits them (re-asks come on top)."""
     counts = {"base": 0, "panel": 0, "repeats": 0, "swap": 0, "reasks": 0}
     for conv in conversations:
         for turn in conv.turns:
-            judgements = turn.extra.get("judgements") or []
+            judgements = turn.judgements or []
             if not judgements:
                 continue
-            first = judgements[0]["judge"]
+            first = judgements[0].judge
             for j in judgements:
-                if j["repeat"] > 0:
+                if j.repeat > 0:
                     counts["repeats"] += 1
-                elif j["judge"] == first:
+                elif j.judge == first:
                     counts["base"] += 1
                 else:
                     counts["panel"] += 1
-                counts["reasks"] += max(0, int(j.get("attempts") or 1) - 1)
-            for j in turn.extra.get("swap_judgements") or []:
+                counts["reasks"] += max(0, (j.attempts or 1) - 1)
+            for j in turn.swap_judgements or []:
                 counts["swap"] += 1
-                counts["reasks"] += max(0, int(j.get("attempts") or 1) - 1)
+                counts["reasks"] += max(0, (j.attempts or 1) - 1)
     return counts
 
 
@@ -133,26 +126,26 @@ def _band(ci: list | None, digits: int = 2) -> str:
     return "" if not ci or ci[0] is None else f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def trust_lines(results: dict[str, Any]) -> list[str]:
+def trust_lines(reliability: Reliability | None, validity: Validity | None) -> list[str]:
     """The summary's lines for reliability and validity (none for runs without them)."""
-    rel, val = results.get("reliability") or {}, results.get("validity") or {}
+    rel, val = reliability or Reliability(), validity or Validity()
     lines: list[str] = []
-    judges = rel.get("judges") or {}
-    swap, bias = val.get("swap") or {}, val.get("length_bias") or {}
-    if judges and (len(judges) > 1 or swap or any(j["repeats"] > 1 for j in judges.values())):
+    judges = rel.judges
+    swap, bias = val.swap or {}, val.length_bias or {}
+    if judges and (len(judges) > 1 or swap or any((j.repeats or 1) > 1 for j in judges.values())):
         lines.append(
             "judges (AVG, IR, invalid/judgements, test-retest alpha; swap AUC and discrimination; length rho):"
         )
         for label, j in judges.items():
-            s, b = swap.get(label) or {}, bias.get(label) or {}
+            s, b = swap.get(label), bias.get(label) or {}
             part = (
-                f"  {label}: AVG {_f(j.get('avg'))}  IR {_f(j.get('ir'), 3)}  invalid {j['invalid']}/{j['judgements']}"
-                f"  alpha {_f(j['test_retest_alpha'])} (R={j['repeats']}, n={j['n']})"
+                f"  {label}: AVG {_f(j.avg)}  IR {_f(j.ir, 3)}  invalid {j.invalid}/{j.judgements}"
+                f"  alpha {_f(j.test_retest_alpha)} (R={j.repeats}, n={j.n})"
             )
-            if s:
+            if s is not None:
                 part += (
-                    f"  swap AUC {_f(s['auc'])}{_band(s['auc_ci'])} disc {_f(s['discrimination'])}"
-                    f"{_band(s['discrimination_ci'])} (n={s['n']})"
+                    f"  swap AUC {_f(s.auc)}{_band(s.auc_ci)} disc {_f(s.discrimination)}"
+                    f"{_band(s.discrimination_ci)} (n={s.n})"
                 )
             if b:
                 part += f"  length rho {_f(b['spearman'])} (n={b['n']}, {b['unit']})"
@@ -162,21 +155,21 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"length bias ({label}): Spearman {_f(b['spearman'])}{_band(b.get('spearman_ci'))} (n={b['n']}, {b['unit']})"
             )
-    between = rel.get("between_judges")
-    if between:
-        lines.append(f"between judges: alpha {_f(between['alpha'])} (n={between['n']})")
-        for p in between["pairs"]:
+    between = rel.between_judges
+    if between is not None:
+        lines.append(f"between judges: alpha {_f(between.alpha)} (n={between.n})")
+        for p in between.pairs:
             lines.append(
                 f"  {p['a']} vs {p['b']}: Spearman {_f(p['spearman'])}  exact {_f(p['exact'])}"
                 f"  within-one {_f(p['within_one'])}  (n={p['n']})"
             )
-    human = val.get("human") or {}
+    human = val.human or {}
     for label, h in (human.get("judges") or {}).items():
         lines.append(
             f"human labels vs {label}: alpha {_f(h['alpha'])}  Spearman {_f(h['spearman'])}  "
             f"exact {_f(h['exact'])}  within-one {_f(h['within_one'])}  (n={h['n']})"
         )
-    floor = rel.get("noise_floor") or {}
+    floor = rel.noise_floor or {}
     if floor.get("mdd"):
         m = floor["mdd"]
         lines.append(
@@ -184,7 +177,7 @@ def trust_lines(results: dict[str, Any]) -> list[str]:
             f" (80% power, paired, {floor['personas']} personas x {floor['replicates_per_persona']:g};"
             f" {'upper bound' if floor.get('mdd_is_upper_bound') else 'from replicates'})"
         )
-    calls = rel.get("judge_calls")
+    calls = rel.judge_calls
     if calls and (calls["panel"] or calls["repeats"] or calls["swap"]):
         lines.append(
             f"judge calls: {calls['base']} base + {calls['panel']} panel + {calls['repeats']} repeats"

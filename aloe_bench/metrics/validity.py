@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from aloe_bench.log.models import JudgementRecord
 from aloe_bench.log.results import ConversationRecord
 
 LEVEL = 0.95
@@ -89,14 +90,14 @@ def judge_labels(conversations: Sequence[ConversationRecord]) -> list[str]:
     seen: dict[str, None] = {}
     for conv in conversations:
         for turn in conv.turns:
-            for j in turn.extra.get("judgements") or []:
-                seen.setdefault(j["judge"], None)
+            for j in turn.judgements or []:
+                seen.setdefault(j.judge, None)
     return list(seen)
 
 
-def judge_turn_mean(judgements: Sequence[dict[str, Any]] | None, label: str) -> float | None:
+def judge_turn_mean(judgements: Sequence[JudgementRecord] | None, label: str) -> float | None:
     """One judge's mean over its repeats for a turn (None: no valid score)."""
-    scores = [j["score"] for j in judgements or [] if j["judge"] == label and j.get("score") is not None]
+    scores = [j.score for j in judgements or [] if j.judge == label and j.score is not None]
     return sum(scores) / len(scores) if scores else None
 
 
@@ -137,10 +138,10 @@ def swap_pairs(
         if conv.status != "complete":
             continue
         for turn in conv.turns:
-            if "swap_judgements" not in turn.extra:
+            if turn.swap_judgements is None:
                 continue
-            t = judge_turn_mean(turn.extra.get("judgements"), label)
-            s = judge_turn_mean(turn.extra.get("swap_judgements"), label)
+            t = judge_turn_mean(turn.judgements, label)
+            s = judge_turn_mean(turn.swap_judgements, label)
             if t is not None and s is not None:
                 out[persona_key(conv)].append((t, s))
     return out
@@ -151,7 +152,7 @@ def swap_validity(
 ) -> dict[str, dict[str, Any]]:
     """Per judge: discrimination and AUC with persona-clustered bootstrap CIs (empty: no control ran)."""
     out: dict[str, dict[str, Any]] = {}
-    ran = any("swap_judgements" in t.extra for c in conversations for t in c.turns)
+    ran = any(t.swap_judgements is not None for c in conversations for t in c.turns)
     for label in judge_labels(conversations):
         by_persona = swap_pairs(conversations, label)
         groups = [np.array(v, dtype=float) for v in by_persona.values() if v]
@@ -204,7 +205,7 @@ def length_bias(conversations: Sequence[ConversationRecord]) -> dict[str, dict[s
             if conv.status != "complete":
                 continue
             for turn in conv.turns:
-                s = judge_turn_mean(turn.extra.get("judgements"), label)
+                s = judge_turn_mean(turn.judgements, label)
                 if s is not None and turn.assistant is not None:
                     lengths.append(len(turn.assistant))
                     scores.append(s)

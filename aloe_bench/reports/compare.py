@@ -155,7 +155,7 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def run_turns(run: Run) -> int:
-    return int(run.config.get("turns") or run.metrics.get("turns") or 0)
+    return run.turns
 
 
 def persona_turn_scores(run: Run, turns: int | None = None) -> dict[str, list[float]]:

@@ -11,34 +11,46 @@ from __future__ import annotations
 from typing import Any
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import ConfigRecord, RoleRecord
 from aloe_bench.log.results import Run
 from aloe_bench.reports.compare import PairedDifference, compare_runs
 
 
 # -- runs ---------------------------------------------------------------------------------------------------
-def _role(config: dict[str, Any], name: str) -> dict[str, Any]:
-    role = config.get(name) or {}
-    return {k: role.get(k) for k in ("spec", "args", "max_new_tokens", "temperature", "top_p")}
+def _role(role: RoleRecord | None) -> dict[str, Any]:
+    """What makes a role the same role: its spec and generation settings (not its backend's report)."""
+    role = role or RoleRecord()
+    return {
+        "spec": role.spec,
+        "args": role.args,
+        "max_new_tokens": role.max_new_tokens,
+        "temperature": role.temperature,
+        "top_p": role.top_p,
+    }
+
+
+def _prompt(config: ConfigRecord, name: str) -> dict[str, Any] | None:
+    prompt = (config.prompts or {}).get(name)
+    return prompt.to_dict() if prompt is not None else None
 
 
 def _must_match(implicit: Run, explicit: Run) -> None:
     a, b = implicit.config, explicit.config
-    prompts_a, prompts_b = a.get("prompts", {}), b.get("prompts", {})
     checks = [
-        ("model under test", _role(a, "model"), _role(b, "model")),
-        ("judge", _role(a, "judge"), _role(b, "judge")),
-        ("simulated user", _role(a, "simulator"), _role(b, "simulator")),
-        ("judge protocol", a.get("protocol"), b.get("protocol")),
-        ("judge prompt", prompts_a.get("judge"), prompts_b.get("judge")),
-        ("simulated-user prompt", prompts_a.get("simulator"), prompts_b.get("simulator")),
-        ("personas", (a.get("personas") or {}).get("sha256"), (b.get("personas") or {}).get("sha256")),
-        ("turns", a.get("turns"), b.get("turns")),
+        ("model under test", _role(a.model), _role(b.model)),
+        ("judge", _role(a.judge), _role(b.judge)),
+        ("simulated user", _role(a.simulator), _role(b.simulator)),
+        ("judge protocol", a.protocol, b.protocol),
+        ("judge prompt", _prompt(a, "judge"), _prompt(b, "judge")),
+        ("simulated-user prompt", _prompt(a, "simulator"), _prompt(b, "simulator")),
+        ("personas", a.personas.sha256 if a.personas else None, b.personas.sha256 if b.personas else None),
+        ("turns", a.turns, b.turns),
     ]
     for what, left, right in checks:
         if left != right:
             shown = (
                 (left.get("spec"), right.get("spec"))
-                if isinstance(left, dict) and "spec" in left
+                if isinstance(left, dict) and isinstance(right, dict) and "spec" in left
                 else (left, right)
             )
             if shown[0] == shown[1]:
@@ -54,9 +66,9 @@ def inference_gap(
 ) -> dict[str, Any]:
     """The gap between a hidden-persona run and a stated-persona run, paired by persona id."""
     for run in (implicit, explicit):
-        if run.config.get("kind", "aloe") != "aloe":
-            raise UserInputError(f"{run.path} is a {run.config.get('kind')} run; gap compares two ALOE runs")
-    disclosure = (implicit.config.get("persona_disclosure"), explicit.config.get("persona_disclosure"))
+        if (run.config.kind or "aloe") != "aloe":
+            raise UserInputError(f"{run.path} is a {run.config.kind} run; gap compares two ALOE runs")
+    disclosure = (implicit.config.persona_disclosure, explicit.config.persona_disclosure)
     if disclosure != ("hidden", "system"):
         raise UserInputError(
             f"the first run must hide the persona and the second state it in the system message "
@@ -84,11 +96,11 @@ def inference_gap(
     result["implicit_run"], result["explicit_run"] = str(implicit.path), str(explicit.path)
     cfg = implicit.config
     result["setup"] = {
-        "model": cfg.get("model", {}).get("spec"),
-        "judge": cfg.get("judge", {}).get("spec"),
-        "simulator": cfg.get("simulator", {}).get("spec"),
-        "protocol": cfg.get("protocol"),
-        "personas": (cfg.get("personas") or {}).get("set"),
+        "model": cfg.model.spec,
+        "judge": cfg.judge.spec if cfg.judge else None,
+        "simulator": cfg.simulator.spec if cfg.simulator else None,
+        "protocol": cfg.protocol,
+        "personas": cfg.personas.set_name if cfg.personas else None,
     }
     return result
 

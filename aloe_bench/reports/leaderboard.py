@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import CIRecord, Reliability, SwapControl
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.metrics.reliability import mdd_note, run_noise_floor
 from aloe_bench.reports.compare import compare_to_baseline
@@ -58,34 +59,33 @@ def _at(values: list | None, index: int) -> float | None:
     return values[index]
 
 
-def _interval(ci: dict[str, Any], name: str) -> tuple[float | None, float | None]:
-    band = ci.get(name) or [None, None]
+def _interval(ci: CIRecord, name: str) -> tuple[float | None, float | None]:
+    band = ci.band(name)
     return band[0], band[1]
 
 
 def _row(info: RunInfo) -> dict[str, Any]:
     m = info.metrics
-    ci = m.get("ci") or {}
-    avg_lo, avg_hi = _interval(ci, "avg")
-    ir_lo, ir_hi = _interval(ci, "ir")
+    avg_lo, avg_hi = _interval(m.ci, "avg")
+    ir_lo, ir_hi = _interval(m.ci, "ir")
     s = info.setup
     return {
         "label": info.label,
         "model": info.model,
-        "avg": m.get("avg"),
+        "avg": m.avg,
         "avg_lo": avg_lo,
         "avg_hi": avg_hi,
-        "al_1": _at(m.get("al"), 0),
-        "al_k": _at(m.get("al"), -1),
-        "ir": m.get("ir"),
+        "al_1": _at(m.al, 0),
+        "al_k": _at(m.al, -1),
+        "ir": m.ir,
         "ir_lo": ir_lo,
         "ir_hi": ir_hi,
-        "n_ir": m.get("n_ir"),
-        "n_r2": m.get("n_r2"),
+        "n_ir": m.n_ir,
+        "n_r2": m.n_r2,
         **_generation(info),
-        "conversations": m.get("conversations"),
-        "failed": m.get("failed", 0),
-        "invalid": sum(m.get("invalid") or []),
+        "conversations": m.conversations,
+        "failed": m.failed,
+        "invalid": sum(m.invalid),
         "judge": s.judge,
         "simulator": s.simulator,
         "protocol": s.protocol,
@@ -101,31 +101,30 @@ def _row(info: RunInfo) -> dict[str, Any]:
 def _trust_columns(info: RunInfo) -> dict[str, Any]:
     """Panel alpha (between judges, else the judge's test-retest alpha) and the persona-swap AUC
     of the panel's least discriminating judge (None for runs that did not record them)."""
-    rel = info.run.results.get("reliability") or {}
-    swap = (info.run.results.get("validity") or {}).get("swap") or {}
-    between = (rel.get("between_judges") or {}).get("alpha")
-    alphas = [j.get("test_retest_alpha") for j in (rel.get("judges") or {}).values()]
-    alphas = [a for a in alphas if a is not None]
+    results = info.run.results
+    rel = results.reliability or Reliability()
+    swap = (results.validity.swap if results.validity else None) or {}
+    between = rel.between_judges.alpha if rel.between_judges else None
+    alphas = [j.test_retest_alpha for j in rel.judges.values() if j.test_retest_alpha is not None]
     # The least discriminating judge: one with no valid swap pair (auc None) counts as the worst.
-    worst = min(swap.values(), key=lambda s: (s["auc"] is not None, s["auc"] or 0.0)) if swap else {}
-    auc_ci = worst.get("auc_ci") or [None, None]
+    worst = min(swap.values(), key=lambda s: (s.auc is not None, s.auc or 0.0)) if swap else SwapControl()
+    auc_ci = worst.auc_ci or [None, None]
     return {
         "panel_alpha": between if between is not None else (min(alphas) if alphas else None),
-        "swap_auc": worst.get("auc"),
+        "swap_auc": worst.auc,
         "swap_auc_lo": auc_ci[0],
         "swap_auc_hi": auc_ci[1],
-        "no_discrimination": any(
-            w.get("code") == "judge-no-discrimination" for w in info.run.results.get("warnings") or []
-        ),
+        "no_discrimination": "judge-no-discrimination" in results.warning_codes(),
     }
 
 
 def _audit_columns(info: RunInfo) -> dict[str, Any]:
     """Disclosure at turn 1 and turn K from the run's simulated-user audit (None when not audited)."""
-    disclosure = (info.run.results.get("audit") or {}).get("disclosure") or []
+    audit = info.run.results.audit
+    disclosure = audit.disclosure if audit is not None else []
     return {
-        "disclosed_1": disclosure[0]["mean"] if disclosure else None,
-        "disclosed_k": disclosure[-1]["mean"] if disclosure else None,
+        "disclosed_1": disclosure[0].mean if disclosure else None,
+        "disclosed_k": disclosure[-1].mean if disclosure else None,
     }
 
 
@@ -162,8 +161,8 @@ GENERATION_FIELDS = ("temperature", "top_p", "max_new_tokens")
 
 
 def _generation(info: RunInfo) -> dict[str, Any]:
-    model = info.run.config.get("model") or {}
-    return {name: model.get(name) if isinstance(model, dict) else None for name in GENERATION_FIELDS}
+    model = info.run.config.model
+    return {"temperature": model.temperature, "top_p": model.top_p, "max_new_tokens": model.max_new_tokens}
 
 
 def generation_text(temperature: Any, top_p: Any, max_new_tokens: Any) -> str:
@@ -226,9 +225,9 @@ def build_leaderboard(
     warning = setup_warning(infos, reference, reference_name)
     warnings = [f"{warning}; they are ranked in groups of their own (B, ...)"] if warning else []
     for info in infos:
-        for w in info.run.results.get("warnings") or []:
-            if w.get("code") == "judge-no-discrimination":
-                warnings.append(f"warning: '{info.label}': {w['message']}")
+        for w in info.run.results.warnings:
+            if w.code == "judge-no-discrimination":
+                warnings.append(f"warning: '{info.label}': {w.message}")
     return Leaderboard(frame, warnings, _notes(infos), baseline.label if baseline else None)
 
 
@@ -244,7 +243,7 @@ def _with_baseline(
         baseline.run, [info.run for info in others], n_bootstrap=n_bootstrap, seed=seed
     )
     by_label = {info.label: c for info, c in zip(others, comparisons, strict=True)}
-    base_avg = baseline.metrics.get("avg")
+    base_avg = baseline.metrics.avg
     columns: dict[str, list] = {
         k: []
         for k in (

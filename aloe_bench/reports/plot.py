@@ -49,9 +49,9 @@ def _array(values: list | None, turns: int) -> np.ndarray:
 
 def run_curve(info: RunInfo, *, normalized: bool = False) -> Curve:
     m = info.metrics
-    turns = len(m.get("al") or [])
-    y = _array(m.get("al"), turns)
-    bands = (m.get("ci") or {}).get("al") or []
+    turns = len(m.al)
+    y = _array(m.al, turns)
+    bands = m.ci.al or []
     lo = _array([b[0] if b else None for b in bands], turns)
     hi = _array([b[1] if b else None for b in bands], turns)
     if normalized:
@@ -62,7 +62,7 @@ def run_curve(info: RunInfo, *, normalized: bool = False) -> Curve:
             y, lo, hi = ((v - low) / spread for v in (y, lo, hi))
         else:  # a flat (or single-turn) curve has no N-AL
             y = lo = hi = np.full(turns, np.nan)
-    return Curve(info.label, y, lo, hi, int(m.get("conversations") or 0), m.get("avg"))
+    return Curve(info.label, y, lo, hi, m.conversations, m.avg)
 
 
 def _shared(infos: list[RunInfo], name: str) -> str | None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from aloe_bench.log.models import AloeMetrics, InputsRecord, RoleRecord, RubricMetrics, RunResults
 from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
 
 
@@ -29,9 +28,9 @@ METRIC_MEANINGS = [
 ]
 
 
-def curve_notes(m: dict[str, Any]) -> dict[str, str]:
+def curve_notes(m: AloeMetrics) -> dict[str, str]:
     """Why IR, N-IR or N-R2 is not shown, or what it cannot mean, on this run's curve (by metric)."""
-    defined = sum(v is not None for v in m.get("al", []))
+    defined = sum(v is not None for v in m.al)
     notes: dict[str, str] = {}
     if defined < 2:
         why = f"n/a: a slope needs at least 2 scored turns ({defined} here)"
@@ -39,9 +38,9 @@ def curve_notes(m: dict[str, Any]) -> dict[str, str]:
     if defined == 2:
         notes["ir"] = "from 2 turns: one difference, not a trend"
         notes["n_r2"] = "n/a: a line through 2 points always fits (N-R2 would be 1)"
-    if m.get("n_ir") is None and "n_r2" not in notes:
+    if m.n_ir is None and "n_r2" not in notes:
         notes["n_ir"] = notes["n_r2"] = "n/a: a flat curve cannot be normalised"
-    elif m.get("n_ir") is None:
+    elif m.n_ir is None:
         notes["n_ir"] = "n/a: a flat curve cannot be normalised"
     return notes
 
@@ -52,31 +51,32 @@ def _metric(value: float | None, band: list[float | None] | None, note: str | No
     return f"{_fmt(value, digits)}{_ci(band, digits)}" + (f"   ({note})" if note else "")
 
 
-def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
-    cfg, m = results.get("config", {}), results.get("metrics", {})
-    ci = m.get("ci", {})
+def _spec(role: RoleRecord | None) -> str | None:
+    return role.spec if role is not None else None
+
+
+def summary_table(results: RunResults, run_dir: str | None = None) -> str:
+    cfg, m = results.config, results.metrics
+    ci = m.ci
     lines = []
-    personas = cfg.get("personas", {})
-    personas_name = personas.get("set") if isinstance(personas, dict) else personas
+    personas_name = cfg.personas.set_name if cfg.personas is not None else None
     lines.append(
-        f"ALOE  model={cfg.get('model', {}).get('spec')}  simulator={cfg.get('simulator', {}).get('spec')}  "
-        f"judge={cfg.get('judge', {}).get('spec')}  protocol={cfg.get('protocol')}  personas={personas_name}"
+        f"ALOE  model={cfg.model.spec}  simulator={_spec(cfg.simulator)}  "
+        f"judge={_spec(cfg.judge)}  protocol={cfg.protocol}  personas={personas_name}"
     )
     lines.append(f"{'turn':>4}  {'AL(k)':>6}  {'95% CI':>16}  {'n':>4}  {'invalid':>7}")
-    al_ci = ci.get("al") or [None] * len(m.get("al", []))
-    for k, (al, n, inv, band) in enumerate(
-        zip(m.get("al", []), m.get("n", []), m.get("invalid", []), al_ci, strict=False), 1
-    ):
+    al_ci = ci.al or [None] * len(m.al)
+    for k, (al, n, inv, band) in enumerate(zip(m.al, m.n, m.invalid, al_ci, strict=False), 1):
         lines.append(f"{k:>4}  {_fmt(al):>6}  {_ci(band).strip():>16}  {n:>4}  {inv:>7}")
     notes = curve_notes(m)
-    lines.append(f"AVG  {_metric(m.get('avg'), ci.get('avg'), None, 3)}")
-    lines.append(f"IR   {_metric(m.get('ir'), ci.get('ir'), notes.get('ir'), 4)}")
-    lines.append(f"N-IR {_metric(m.get('n_ir'), None, notes.get('n_ir'), 4)}")
-    lines.append(f"N-R2 {_metric(m.get('n_r2'), None, notes.get('n_r2'), 4)}")
-    convs = m.get("conversations", 0)
-    failed = m.get("failed", 0)
-    judged = sum(m.get("n", []))
-    invalid = sum(m.get("invalid", []))
+    lines.append(f"AVG  {_metric(m.avg, ci.avg, None, 3)}")
+    lines.append(f"IR   {_metric(m.ir, ci.ir, notes.get('ir'), 4)}")
+    lines.append(f"N-IR {_metric(m.n_ir, None, notes.get('n_ir'), 4)}")
+    lines.append(f"N-R2 {_metric(m.n_r2, None, notes.get('n_r2'), 4)}")
+    convs = m.conversations
+    failed = m.failed
+    judged = sum(m.n)
+    invalid = sum(m.invalid)
     lines.append(
         f"conversations scored: {convs}   replies scored: {judged}, invalid: {invalid}"
         + (f"   FAILED: {failed} (see failures in results.json)" if failed else "")
@@ -84,7 +84,7 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
     lines.extend(trust_summary(results))
     from aloe_bench.scorers.audit.summary import summary_lines  # the simulated-user audit, when there is one
 
-    lines.extend(summary_lines(results))
+    lines.extend(summary_lines(results.to_dict()))
     if convs and convs < 30:
         lines.append(
             f"note: {convs} conversations: a small sample, the intervals are wide; differences inside them mean nothing"
@@ -103,84 +103,81 @@ def summary_table(results: dict[str, Any], run_dir: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def trust_summary(results: dict[str, Any]) -> list[str]:
+def trust_summary(results: RunResults) -> list[str]:
     """Judge reliability, validity controls, noise floor and warnings (issue 11), when recorded."""
     from aloe_bench.metrics.trust import trust_lines
 
-    return trust_lines(results)
+    return trust_lines(results.reliability, results.validity)
 
 
-def _truncation_line(results: dict[str, Any]) -> str | None:
+def _truncation_line(results: RunResults) -> str | None:
     """Replies per role that stopped at max_new_tokens (runs before usage counted it: nothing)."""
-    usage = results.get("usage", {})
-    parts = []
-    for role, u in usage.items():
-        if "truncated" not in u:
-            continue
-        answered = u.get("calls", 0) + u.get("cached", 0) - u.get("failed", 0)
-        if answered:
-            parts.append(f"{role} {u['truncated']}/{answered}")
+    parts = [
+        f"{role} {u.truncated}/{u.answered}"
+        for role, u in results.usage.items()
+        if u.truncated is not None and u.answered
+    ]
     return "cut at max_new_tokens: " + ", ".join(parts) if parts else None
 
 
-def _warning_lines(results: dict[str, Any]) -> list[str]:
+def _warning_lines(results: RunResults) -> list[str]:
     """The run's warnings, the embedded-judge one LAST: it is what a reader must not miss."""
     # Runs written before results.json had `warnings` still get the ones their config implies.
-    derived = derived_warnings(results.get("config") or {}, results.get("usage") or {})
-    warnings = merge_warnings(list(results.get("warnings") or []), derived)
-    warnings.sort(key=lambda w: w.get("code") == "embedded-judge")  # stable: the others keep their order
-    return [f"WARNING ({w.get('code')}): {w.get('message')}" for w in warnings]
+    derived = derived_warnings(results.config, results.usage)
+    warnings = merge_warnings(results.warnings, derived)
+    warnings.sort(key=lambda w: w.code == "embedded-judge")  # stable: the others keep their order
+    return [f"WARNING ({w.code}): {w.message}" for w in warnings]
 
 
-def _usage_line(results: dict[str, Any]) -> str | None:
-    usage = results.get("usage", {})
-    if not usage:
+def _usage_line(results: RunResults) -> str | None:
+    if not results.usage:
         return None
     parts = []
-    for role, u in usage.items():
-        part = f"{role} {u['calls']} calls/{u['cached']} cached/{u['completion_tokens']} tok"
-        if u.get("retries") or u.get("throttled"):
-            part += f"/{u.get('retries', 0)} retries ({u.get('throttled', 0)} rate-limited)"
-        if "concurrency_peak" in u and u["calls"]:
-            part += f"/concurrency peak {u['concurrency_peak']} of {u.get('concurrency_max')}"
-        if u.get("cost_usd") is not None:
-            part += f"/${u['cost_usd']:.4f}"
+    for role, u in results.usage.items():
+        part = f"{role} {u.calls} calls/{u.cached} cached/{u.completion_tokens} tok"
+        if u.retries or u.throttled:
+            part += f"/{u.retries or 0} retries ({u.throttled or 0} rate-limited)"
+        if u.concurrency_peak is not None and u.calls:
+            part += f"/concurrency peak {u.concurrency_peak} of {u.concurrency_max}"
+        if u.cost_usd is not None:
+            part += f"/${u.cost_usd:.4f}"
         parts.append(part)
     return "usage: " + "; ".join(parts)
 
 
-def rubric_summary(results: dict[str, Any], run_dir: str | None = None) -> str:
+def rubric_summary(results: RunResults, run_dir: str | None = None) -> str:
     """Multifaceted Bench: the benchmark score, its breakdowns, and the judge's reliability."""
-    cfg, m = results.get("config", {}), results.get("metrics", {})
-    data = cfg.get("personas", {})
+    cfg, m = results.config, results.metrics
+    if not isinstance(m, RubricMetrics):
+        m = RubricMetrics.from_dict(m.to_dict(), "metrics")
+    data = cfg.personas or InputsRecord()
     lines = [
-        f"Multifaceted  model={cfg.get('model', {}).get('spec')}  judge={cfg.get('judge', {}).get('spec')}  "
-        f"data={data.get('set')} ({data.get('count')} instances)  "
-        f"system role={cfg.get('model', {}).get('system_role')}",
-        f"score {_fmt(m.get('score'))}{_ci(m.get('ci', {}).get('avg'))}   "
-        f"(mean over {m.get('n', [0])[0]} instances; {m.get('invalid', [0])[0]} without a score)",
+        f"Multifaceted  model={cfg.model.spec}  judge={_spec(cfg.judge)}  "
+        f"data={data.set_name} ({data.count} instances)  "
+        f"system role={cfg.model.system_role}",
+        f"score {_fmt(m.score)}{_ci(m.ci.avg)}   "
+        f"(mean over {(m.n or [0])[0]} instances; {(m.invalid or [0])[0]} without a score)",
     ]
-    for title, key in (("source", "by_source"), ("dimension", "by_dimension")):
-        groups = m.get(key) or {}
+    for title, groups in (("source", m.by_source), ("dimension", m.by_dimension)):
         if groups:
             width = max(len(title), *(len(k) for k in groups))
             lines.append(f"  {title:<{width}}  {'score':>6}  {'n':>4}  {'invalid':>7}")
             for name, g in groups.items():
                 lines.append(f"  {name:<{width}}  {_fmt(g['score']):>6}  {g['n']:>4}  {g['invalid']:>7}")
-    rubrics = m.get("rubrics") or {}
+    rubrics = m.rubrics
     if rubrics:
         lines.append(
             f"rubric judgements: {rubrics['judged']} ({rubrics['invalid']} without a score); "
             f"judge answers: {rubrics['samples']} ({rubrics['samples_invalid']} unreadable after re-asks, "
             f"{rubrics['reasked']} re-asked)"
         )
-    repeats = m.get("judge_repeats") or {}
+    repeats = m.judge_repeats
     if repeats.get("r", 1) > 1:
         scores = ", ".join(_fmt(s) for s in repeats["scores"])
         lines.append(f"judge repeats: {repeats['r']}  scores {scores}  std {_fmt(repeats.get('std'))}")
     lines.extend(trust_summary(results))  # test-retest alpha over the repeats, warnings
-    if m.get("failed"):
-        lines.append(f"FAILED: {m['failed']} instance(s) (see failures in results.json)")
+    if m.failed:
+        lines.append(f"FAILED: {m.failed} instance(s) (see failures in results.json)")
     usage = _usage_line(results)
     if usage:
         lines.append(usage)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import AloeMetrics, InputsRecord, RoleRecord
 from aloe_bench.log.results import Run, load_run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP, alignment_metrics
 from aloe_bench.models.spec_names import portable_spec
@@ -28,6 +29,7 @@ SETUP_FIELDS = {
     "disclosure": "persona disclosure",
     "prompts": "simulated-user/judge prompt versions",
 }
+NO_SIMULATOR = "none"  # how a setup without a simulated user (Multifaceted) shows it
 
 
 @dataclass(frozen=True)
@@ -44,26 +46,19 @@ class RunSetup:
     @classmethod
     def of(cls, run: Run) -> RunSetup:
         cfg = run.config
-        personas = cfg.get("personas", {})
-        if isinstance(personas, dict):
-            name = str(personas.get("set", "?"))
-            count = personas.get("count")
-            shown = f"{name} ({count})" if count is not None else name
-            key = personas.get("sha256") or shown
-        else:
-            shown = key = str(personas)
-        turns = cfg.get("turns") or run.metrics.get("turns") or 0
+        personas = cfg.personas or InputsRecord()
+        name = personas.set_name or "?"
+        shown = f"{name} ({personas.count})" if personas.count is not None else name
         return cls(
-            judge=_spec(cfg.get("judge")),
-            simulator=_spec(cfg.get("simulator")),
-            protocol=str(cfg.get("protocol", "?")),
+            judge=_spec(cfg.judge),
+            simulator=_spec(cfg.simulator) if cfg.simulator is not None else NO_SIMULATOR,
+            protocol=cfg.protocol or "?",
             personas=shown,
-            personas_key=key,
-            turns=int(turns),
-            disclosure=str(cfg.get("persona_disclosure", "hidden")),
+            personas_key=personas.sha256 or shown,
+            turns=run.turns,
+            disclosure=cfg.disclosure,
             prompts=" ".join(
-                f"{role}:{str((cfg.get('prompts') or {}).get(role, {}).get('sha256', '?'))[:12]}"
-                for role in ("simulator", "judge")
+                f"{role}:{(cfg.prompt_sha256(role) or '?')[:12]}" for role in ("simulator", "judge")
             ),
         )
 
@@ -75,11 +70,9 @@ class RunSetup:
         return [name for name in SETUP_FIELDS if self.key(name) != other.key(name)]
 
 
-def _spec(role: Any) -> str:
+def _spec(role: RoleRecord | None) -> str:
     """The role's spec as reports show it: a local checkpoint by its folder name, not its path."""
-    if isinstance(role, dict):
-        return portable_spec(str(role.get("spec", "?")))
-    return portable_spec(str(role)) if role else "?"
+    return portable_spec(role.spec) if role is not None and role.spec else "?"
 
 
 @dataclass
@@ -89,7 +82,7 @@ class RunInfo:
     run: Run
     label: str
     setup: RunSetup
-    metrics: dict[str, Any]
+    metrics: AloeMetrics
 
     @property
     def path(self) -> Path:
@@ -97,30 +90,31 @@ class RunInfo:
 
     @property
     def model(self) -> str:
-        return _spec(self.run.config.get("model")) if self.run.config.get("model") else self.run.label
+        return _spec(self.run.config.model) if self.run.config.model.spec else self.run.label
 
 
-def metrics_with_ci(run: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int | None = None) -> dict:
+def metrics_with_ci(
+    run: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int | None = None
+) -> AloeMetrics:
     """The run's recorded metrics; recomputed from its conversations only where the intervals are missing.
 
     A finished run records its bootstrap intervals; a run still going (or stopped) records none, and
     the reports must still show its uncertainty rather than a bare mean.
     """
     recorded = run.metrics
-    ci = recorded.get("ci") or {}
-    if recorded.get("al") and ci.get("avg") is not None and any(b is not None for b in ci.get("al", [])):
+    if recorded.al and recorded.has_ci:
         return recorded
-    turns = int(run.config.get("turns") or recorded.get("turns") or 0)
+    turns = run.turns
     if not run.conversations or turns < 1:
-        if recorded.get("al"):
+        if recorded.al:
             return recorded
         raise UserInputError(
             f"{run.path} has no metrics and no conversations to compute them from; "
             "is the run still starting? wait for its first turn"
         )
-    seed = int(run.config.get("seed", 0)) if seed is None else seed
+    seed = (run.config.seed or 0) if seed is None else seed
     computed = alignment_metrics(score_matrix(run.conversations, turns), seed=seed, n_bootstrap=n_bootstrap)
-    return {**recorded, **computed}
+    return type(recorded).from_dict({**recorded.to_dict(), **computed}, "metrics")
 
 
 def load_runs(directories: Sequence[str | Path], labels: list[str] | None = None) -> list[RunInfo]:
@@ -152,7 +146,7 @@ def _disambiguate_labels(infos: list[RunInfo]) -> None:
 
 
 def _size(info: RunInfo) -> int:
-    return int(info.metrics.get("conversations") or 0)
+    return info.metrics.conversations
 
 
 def reference_run(infos: list[RunInfo], baseline: RunInfo | None = None) -> RunInfo:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import JudgementRecord
 from aloe_bench.models.backends import ChatRequest, Completion, GenerationSettings
 from aloe_bench.prompts import PromptTemplate, load_prompt
 from aloe_bench.seeds import request_seed
@@ -262,22 +263,25 @@ class PanelJudge:
     swap_role: Any = None
 
 
-def judgement_record(judge: str, repeat: int, result: Judgement) -> dict[str, Any]:
-    return {
-        "judge": judge,
-        "repeat": repeat,
-        "score": result.score,
-        "raw": result.raw,
-        "attempts": result.attempts,
-        "history": list(result.history),
-        "error": result.error,
-    }
+def judgement_record(
+    judge: str, repeat: int, result: Judgement[int], persona_id: str | None = None
+) -> JudgementRecord:
+    return JudgementRecord(
+        judge=judge,
+        repeat=repeat,
+        score=result.score,
+        raw=result.raw,
+        attempts=result.attempts,
+        history=list(result.history),
+        error=result.error,
+        persona_id=persona_id,
+    )
 
 
-def turn_score(judgements: Sequence[dict[str, Any]]) -> int | float | None:
+def turn_score(judgements: Sequence[JudgementRecord]) -> int | float | None:
     """The turn's score: the mean over the panel and repeats of the valid judgements (an int when
     there is a single judgement, as before panels existed)."""
-    valid = [j["score"] for j in judgements if j.get("score") is not None]
+    valid = [j.score for j in judgements if j.score is not None]
     if not valid:
         return None
     if len(judgements) == 1:
@@ -363,10 +367,10 @@ class JudgeStage:
         first = results[0]
         turn.judge_raw, turn.judge_attempts, turn.judge_error = first.raw, first.attempts, first.error
         turn.score = turn_score(true)
-        turn.extra["judgements"] = true
+        turn.judgements = true
         if other is not None:
-            turn.extra["swap_judgements"] = [
-                {**judgement_record(label, r, res), "persona_id": other.get("id")}
+            turn.swap_judgements = [
+                judgement_record(label, r, res, persona_id=other.get("id"))
                 for (label, r), res in zip(keys, results[len(jobs) :], strict=True)
             ]
         turn.judged = True

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.datasets.multifaceted import Instance, Rubric
+from aloe_bench.log.models import RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, score_matrix
 from aloe_bench.metrics.alignment import _clean, alignment_metrics
 from aloe_bench.models.backends import GenerationSettings
@@ -73,7 +74,7 @@ class RubricGrader:
             reask_parse=parse_score,  # the reminder asks for the score alone: read it as any score answer
         )
 
-    async def grade(self, instance: Instance, response: str) -> list[dict[str, Any]]:
+    async def grade(self, instance: Instance, response: str) -> list[RubricScore]:
         """Every rubric x repeat judged concurrently; one entry per rubric, samples in repeat order."""
         plan = [
             (i, rubric, self.messages(instance, response, rubric))
@@ -86,46 +87,44 @@ class RubricGrader:
         for n, (i, rubric, _) in enumerate(plan):
             samples = judged[n * self.repeats : (n + 1) * self.repeats]
             graded.append(
-                {
-                    "rubric": i,
-                    "dimension": rubric.dimension,
-                    "criteria": rubric.criteria,
-                    "score": _clean(_mean(s.score for s in samples)),
-                    "samples": [_sample_record(s) for s in samples],
-                }
+                RubricScore(
+                    rubric=i,
+                    dimension=rubric.dimension,
+                    criteria=rubric.criteria,
+                    score=_clean(_mean(s.score for s in samples)),
+                    samples=[_sample_record(s) for s in samples],
+                )
             )
         return graded
 
 
-def _sample_record(judgement: Judgement[int]) -> dict[str, Any]:
+def _sample_record(judgement: Judgement[int]) -> RubricSample:
     """One judge sample; when it was re-asked, every answer (the first one holds the feedback)."""
-    record: dict[str, Any] = {
-        "score": judgement.score,
-        "raw": judgement.raw,
-        "attempts": judgement.attempts,
-        "error": judgement.error,
-    }
-    if len(judgement.history) > 1:
-        record["answers"] = list(judgement.history)
-    return record
-
-
-def apply_grades(turn: TurnRecord, graded: list[dict[str, Any]]) -> None:
-    """The turn's score is the instance score; every raw judge answer stays readable in judge_raw."""
-    samples = [s for g in graded for s in g["samples"]]
-    turn.score = _clean(_mean(g["score"] for g in graded))
-    turn.judge_raw = "\n\n".join(
-        f"[rubric {g['rubric']}: {g['dimension']}"
-        + (f", repeat {r + 1}" if len(g["samples"]) > 1 else "")
-        + "] "
-        + "\n[re-asked] ".join(s.get("answers") or [s["raw"] if s["raw"] is not None else "(no answer)"])
-        for g in graded
-        for r, s in enumerate(g["samples"])
+    return RubricSample(
+        score=judgement.score,
+        raw=judgement.raw,
+        attempts=judgement.attempts,
+        error=judgement.error,
+        answers=list(judgement.history) if len(judgement.history) > 1 else None,
     )
-    turn.judge_attempts = sum(s["attempts"] for s in samples)
-    turn.judge_error = next((s["error"] for s in samples if s["error"]), None)
+
+
+def apply_grades(turn: TurnRecord, graded: list[RubricScore]) -> None:
+    """The turn's score is the instance score; every raw judge answer stays readable in judge_raw."""
+    samples = [s for g in graded for s in g.samples]
+    turn.score = _clean(_mean(g.score for g in graded))
+    turn.judge_raw = "\n\n".join(
+        f"[rubric {g.rubric}: {g.dimension}"
+        + (f", repeat {r + 1}" if len(g.samples) > 1 else "")
+        + "] "
+        + "\n[re-asked] ".join(s.answers or [s.raw if s.raw is not None else "(no answer)"])
+        for g in graded
+        for r, s in enumerate(g.samples)
+    )
+    turn.judge_attempts = sum(s.attempts for s in samples)
+    turn.judge_error = next((s.error for s in samples if s.error), None)
     turn.judged = True
-    turn.extra["rubric_scores"] = graded
+    turn.rubric_scores = graded
 
 
 # -- aggregation ------------------------------------------------------------------------------------------
@@ -153,8 +152,8 @@ def repeat_spread(conversations: list[ConversationRecord], repeats: int) -> dict
     for r in range(repeats):
         instance_scores = []
         for _, turn in _graded(conversations):
-            graded = turn.extra.get("rubric_scores") or []
-            instance_scores.append(_mean(g["samples"][r]["score"] for g in graded if len(g["samples"]) > r))
+            graded = turn.rubric_scores or []
+            instance_scores.append(_mean(g.samples[r].score for g in graded if len(g.samples) > r))
         per_repeat.append(_mean(instance_scores))
     defined = [s for s in per_repeat if s is not None]
     return {
@@ -175,15 +174,15 @@ def rubric_metrics(
     metrics["score"] = metrics["avg"]
     metrics["instances"] = len(graded)
     metrics["by_source"] = _grouped((c.persona.get("source", "?"), t.score) for c, t in graded)
-    rubric_scores = [g for _, t in graded for g in t.extra.get("rubric_scores") or []]
-    metrics["by_dimension"] = _grouped((g["dimension"], g["score"]) for g in rubric_scores)
-    samples = [s for g in rubric_scores for s in g["samples"]]
+    rubric_scores = [g for _, t in graded for g in t.rubric_scores or []]
+    metrics["by_dimension"] = _grouped((g.dimension, g.score) for g in rubric_scores)
+    samples = [s for g in rubric_scores for s in g.samples]
     metrics["rubrics"] = {
         "judged": len(rubric_scores),
-        "invalid": sum(g["score"] is None for g in rubric_scores),
+        "invalid": sum(g.score is None for g in rubric_scores),
         "samples": len(samples),
-        "samples_invalid": sum(s["score"] is None for s in samples),
-        "reasked": sum(s["attempts"] > 1 for s in samples),
+        "samples_invalid": sum(s.score is None for s in samples),
+        "reasked": sum(s.attempts > 1 for s in samples),
     }
     metrics["judge_repeats"] = repeat_spread(conversations, repeats)
     return metrics

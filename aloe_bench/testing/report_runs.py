@@ -219,19 +219,19 @@ def write_report_run(
                 user = f"{INJECTIONS[(k + 1) % len(INJECTIONS)]} {user}"
                 judge_raw = f"{INJECTIONS[2]} {judge_raw}"
             other = f"p{(i + 1) % personas:03d}"
-            turn = TurnRecord(
-                user=user,
-                assistant=reply,
-                score=score,  # a panel mean is a float (shared contract)
-                judge_raw=judge_raw,
-                judge_attempts=max(j["attempts"] for j in judgements),
-                judged=True,
-                extra={
+            turn = TurnRecord.from_dict(  # as conversations.jsonl holds it
+                {
+                    "user": user,
+                    "assistant": reply,
+                    "score": score,  # a panel mean is a float (shared contract)
+                    "judge_raw": judge_raw,
+                    "judge_attempts": max(j["attempts"] for j in judgements),
+                    "judged": True,
                     "judgements": judgements,
                     "swap_judgements": [
                         {**judgements[0], "persona_id": other, "score": int(np.clip(round(true - 1.5), 1, 5))}
                     ],
-                },
+                }
             )
             conv_turns.append(turn)
             unrevealed = [f for f in range(len(facts)) if first[f] is None]
@@ -270,7 +270,7 @@ def write_report_run(
             "model": {"spec": model, "args": {}, "max_new_tokens": 512, "temperature": 0.0},
             "simulator": {"spec": "synthetic/simulator", "args": {}},
             "judge": {"spec": judges[0], "args": {}},
-            "judges": list(judges),
+            "judges": [{"spec": j, "args": {}, "label": j} for j in judges],  # as a panel run records them
             "personas": {"set": "synthetic", "count": personas, "sha256": f"synthetic-{personas}"},
             "turns": turns,
             "seed": seed,

@@ -18,6 +18,7 @@ from aloe_bench.datasets.personas import PersonaSet
 from aloe_bench.engine.multifaceted import MultifacetedConfig, run_rubric_engine
 from aloe_bench.engine.runner import open_cache, run_engine
 from aloe_bench.integrations.lm_eval.requests import AloeRequest, encode_transcript
+from aloe_bench.log.models import RubricMetrics, RunResults
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.backends.lmeval_backend import LMEvalBackend, refuse_data_parallel
@@ -38,23 +39,21 @@ def _run(coroutine_factory) -> Any:
         return pool.submit(asyncio.run, coroutine_factory()).result()
 
 
-def _summary(request: AloeRequest, results: dict[str, Any]) -> str:
-    usage = "; ".join(
-        f"{role} {u['calls']} calls/{u['cached']} cached" for role, u in results.get("usage", {}).items()
-    )
-    m = results["metrics"]
-    if request.kind == "multifaceted":
-        scored = f"Multifaceted {request.task}: {m.get('instances', 0)} instances scored"
-        score = f"score {m.get('score')}"
+def _summary(request: AloeRequest, results: RunResults) -> str:
+    usage = "; ".join(f"{role} {u.calls} calls/{u.cached} cached" for role, u in results.usage.items())
+    m = results.metrics
+    if isinstance(m, RubricMetrics):
+        scored = f"Multifaceted {request.task}: {m.instances} instances scored"
+        score = f"score {m.score}"
     else:
-        scored = f"ALOE {request.task}: {m.get('conversations', 0)} conversations scored"
-        score = f"AVG {m.get('avg')}"
-    return f"{scored}, {m.get('failed', 0)} failed, {score}; {usage}"
+        scored = f"ALOE {request.task}: {m.conversations} conversations scored"
+        score = f"AVG {m.avg}"
+    return f"{scored}, {m.failed} failed, {score}; {usage}"
 
 
 async def _run_group(
     requests: list[AloeRequest], backend: LMEvalBackend, pool: BackendPool
-) -> tuple[dict[str, Any], list[ConversationRecord]]:
+) -> tuple[RunResults, list[ConversationRecord]]:
     """One run, as `aloe-bench run` would do it for these personas or instances, writing nothing."""
     first = requests[0]
     config = first.run_config(backend.spec)
@@ -98,7 +97,7 @@ def run_requests(lm: Any, requests: list[AloeRequest]) -> list[str]:
                         log.warning(
                             "%s: %s %s failed: %s", first.task, _ITEM[first.kind], conv.id, conv.error
                         )
-                run = {k: v for k, v in results["config"].items() if k not in _NOT_PER_SAMPLE}
+                run = {k: v for k, v in results.config.to_dict().items() if k not in _NOT_PER_SAMPLE}
                 for i, conv in zip(indices, conversations, strict=True):
                     transcripts[i] = encode_transcript(first.task, conv, run)
         finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import RoleRecord
 from aloe_bench.log.results import Run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.reports.compare import compare_to_baseline
@@ -22,67 +23,64 @@ from aloe_bench.reports.viewer.stats import normalized_fit_ci
 
 PAYLOAD_VERSION = 1
 AUDIT_FILE = "audit.jsonl"
-# Sections other tools add to results.json; shown as tables whatever exact figures they hold.
-RESULT_SECTIONS = ("reliability", "validity", "audit")
 # Side files a run directory may hold, shown as sections of their own.
 SIDE_FILES = {"training": "training.json", "human_labels": "human_labels.json"}
 
 
 def run_kind(run: Run) -> str:
     """`multifaceted` (stated preferences, one reply per instance) or `aloe` (the default)."""
-    return "multifaceted" if run.config.get("kind") == "multifaceted" else "aloe"
+    return "multifaceted" if run.config.is_multifaceted else "aloe"
 
 
-def _role(cfg: dict[str, Any], name: str) -> dict[str, Any] | None:
-    role = cfg.get(name)
-    if isinstance(role, dict):
-        keep = ("spec", "args", "max_new_tokens", "temperature", "top_p", "system_role")
-        return {k: role[k] for k in keep if k in role}
-    return {"spec": str(role)} if role else None
+def _role(role: RoleRecord | None) -> dict[str, Any] | None:
+    """What the page shows of a role: its spec and settings (not the backend's report)."""
+    if role is None:
+        return None
+    keep = ("spec", "args", "max_new_tokens", "temperature", "top_p", "system_role")
+    recorded = role.to_dict()
+    return {k: recorded[k] for k in keep if k in recorded}
 
 
 def _header(run: Run) -> dict[str, Any]:
-    cfg = run.config
-    personas = cfg.get("personas")
-    prompts = cfg.get("prompts") or {}
+    cfg, r = run.config, run.results
     return {
-        "task": cfg.get("task"),
-        "model": _role(cfg, "model"),
-        "simulator": _role(cfg, "simulator"),
-        "judge": _role(cfg, "judge"),
-        "judges": cfg.get("judges"),  # a judge panel (issue 11), when the run has one
-        "protocol": cfg.get("protocol"),
-        "personas": personas if isinstance(personas, dict) else {"set": personas},
-        "turns": cfg.get("turns"),
-        "seed": cfg.get("seed"),
-        "disclosure": cfg.get("persona_disclosure"),
-        "judge_reasks": cfg.get("judge_reasks"),
-        "judge_repeats": cfg.get("judge_repeats"),
+        "task": cfg.task,
+        "model": _role(cfg.model),
+        "simulator": _role(cfg.simulator),
+        "judge": _role(cfg.judge),
+        # a judge panel (issue 11), when the run has one
+        "judges": [j.to_dict() for j in cfg.judges] if cfg.judges is not None else None,
+        "protocol": cfg.protocol,
+        "personas": cfg.personas.to_dict() if cfg.personas is not None else {"set": None},
+        "turns": cfg.turns,
+        "seed": cfg.seed,
+        "disclosure": cfg.persona_disclosure,
+        "judge_reasks": cfg.judge_reasks,
+        "judge_repeats": cfg.judge_repeats,
         "prompts": {
-            role: {"version": p.get("version"), "sha256": str(p.get("sha256", ""))[:12]}
-            for role, p in prompts.items()
-            if isinstance(p, dict)
+            role: {"version": p.version, "sha256": (p.sha256 or "")[:12]}
+            for role, p in (cfg.prompts or {}).items()
         },
-        "packages": cfg.get("packages") or {},
-        "aloe_bench_version": run.results.get("aloe_bench_version"),
-        "rejudged_from": cfg.get("rejudged_from"),
-        "started": run.results.get("started"),
-        "updated": run.results.get("updated"),
-        "elapsed_s": run.results.get("elapsed_s"),
+        "packages": cfg.packages or {},
+        "aloe_bench_version": r.aloe_bench_version,
+        "rejudged_from": cfg.rejudged_from.to_dict() if cfg.rejudged_from is not None else None,
+        "started": r.started,
+        "updated": r.updated,
+        "elapsed_s": r.elapsed_s,
     }
 
 
 def _metrics(info: RunInfo) -> dict[str, Any]:
     """The run's metrics with intervals, plus the N-IR / N-R² intervals the run does not record."""
-    m = dict(info.metrics)
+    m = info.metrics.to_dict()
     ci = dict(m.get("ci") or {})
-    turns = len(m.get("al") or [])
+    turns = len(info.metrics.al)
     if ("n_ir" not in ci or "n_r2" not in ci) and turns >= 2 and info.run.conversations:
         extra = normalized_fit_ci(
             score_matrix(info.run.conversations, turns),
-            seed=int(info.run.config.get("seed") or 0),
-            n_bootstrap=int(ci.get("n_bootstrap") or DEFAULT_BOOTSTRAP),
-            level=float(ci.get("level") or 0.95),
+            seed=info.run.config.seed or 0,
+            n_bootstrap=info.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP,
+            level=info.metrics.ci.level or 0.95,
         )
         ci.setdefault("n_ir", extra["n_ir"])
         ci.setdefault("n_r2", extra["n_r2"])
@@ -126,11 +124,10 @@ def _side_sections(run: Run) -> dict[str, Any]:
     return out
 
 
-def _derived_warnings(run: Run, recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _derived_warnings(run: Run) -> list[dict[str, Any]]:
     """Flags a run made before it recorded them: the embedded judge, which cannot judge (README)."""
-    codes = {w.get("code") for w in recorded}
-    judge = (run.config.get("judge") or {}).get("spec") if isinstance(run.config.get("judge"), dict) else None
-    if judge in NOISE_JUDGES and "embedded-judge" not in codes:
+    judge = run.config.judge.spec if run.config.judge is not None else None
+    if judge in NOISE_JUDGES and "embedded-judge" not in run.results.warning_codes():
         return [
             {
                 "code": "embedded-judge",
@@ -145,21 +142,22 @@ def _derived_warnings(run: Run, recorded: list[dict[str, Any]]) -> list[dict[str
 def run_payload(info: RunInfo) -> dict[str, Any]:
     run = info.run
     r = run.results
-    warnings = [w for w in r.get("warnings") or [] if isinstance(w, dict)]
-    warnings += _derived_warnings(run, warnings)
+    warnings = [w.to_dict() for w in r.warnings] + _derived_warnings(run)
+    # Sections other tools add to results.json; shown as tables whatever exact figures they hold.
+    sections = {"reliability": r.reliability, "validity": r.validity, "audit": r.audit}
     return {
         "label": info.label,
         "path": str(run.path),
         "name": run.path.name,
         "kind": run_kind(run),
-        "status": r.get("status", "unknown"),
+        "status": r.status,
         "header": _header(run),
         "metrics": _metrics(info),
-        "usage": r.get("usage") or {},
-        "failures": r.get("failures") or [],
+        "usage": {role: u.to_dict() for role, u in r.usage.items()},
+        "failures": r.failures,
         "warnings": warnings,
         "sections": {
-            **{name: r[name] for name in RESULT_SECTIONS if r.get(name) is not None},
+            **{name: section.to_dict() for name, section in sections.items() if section is not None},
             **_side_sections(run),
         },
         "audit": _audit(run),

@@ -18,12 +18,14 @@ from typing import Any
 
 from aloe_bench.engine.config import RoleConfig
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.models import Audit, RunResults, RunWarning
 from aloe_bench.log.results import (
     RESULTS_FILE,
     ConversationRecord,
     Run,
     load_run,
-    write_json_atomic,
+    read_results_file,
+    write_results,
     write_text_atomic,
 )
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
@@ -113,7 +115,7 @@ async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[Conversati
 
     embedder, matcher_note = (None, "") if options.auditor else make_embedder(options.embedder)
     matcher = FactMatcher(embedder)
-    seed = int(run.config.get("seed") or 0)
+    seed = run.config.seed or 0
     info: dict[str, Any] = {}
     if options.auditor is None:
         audits = [
@@ -174,7 +176,7 @@ async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[Conversati
 
 def audit_run(
     directory: str | Path, options: AuditOptions | None = None, *, write: bool = True
-) -> dict[str, Any]:
+) -> RunResults:
     """Audit the run in `directory`; returns its updated results (with `audit` and `warnings`)."""
     options = options or AuditOptions()
     options.validate()
@@ -183,27 +185,26 @@ def audit_run(
         raise UserInputError(
             f"{run.path} has no conversations to audit (empty {run.path}/conversations.jsonl)"
         )
-    if run.config.get("kind") == "multifaceted":
+    if run.config.is_multifaceted:
         raise UserInputError(f"{run.path} is a Multifaceted run (no simulated user): nothing to audit")
-    turns = int(run.config.get("turns") or max(len(c.turns) for c in run.conversations))
+    turns = run.turns or max(len(c.turns) for c in run.conversations)
     audits, info = asyncio.run(_audit_async(run, options))
-    n_bootstrap = options.n_bootstrap or int(
-        (run.metrics.get("ci") or {}).get("n_bootstrap") or DEFAULT_BOOTSTRAP
-    )
+    n_bootstrap = options.n_bootstrap or run.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP
     audit = {
         "auditor": info.pop("auditor"),
         "prompt_sha256": info.pop("prompt_sha256"),
         "facts_method": info.pop("facts_method", "clauses-v1"),
         **info,
-        **summarize(audits, turns, seed=int(run.config.get("seed") or 0), n_bootstrap=n_bootstrap),
+        **summarize(audits, turns, seed=run.config.seed or 0, n_bootstrap=n_bootstrap),
     }
     # Re-read just before writing: a run still recording (or another tool) may have written since.
-    results = json.loads((run.path / RESULTS_FILE).read_text(encoding="utf-8"))
-    results["audit"] = audit
-    results["warnings"] = merge_warnings(results.get("warnings"), audit_warnings(audit, turns))
+    results = read_results_file(run.path / RESULTS_FILE)
+    results.audit = Audit.from_dict(audit, "audit")
+    merged = merge_warnings([w.to_dict() for w in results.warnings], audit_warnings(audit, turns))
+    results.warnings = [RunWarning.from_dict(w) for w in merged]
     if write:
         write_text_atomic(
             run.path / AUDIT_FILE, "".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in audits)
         )
-        write_json_atomic(run.path / RESULTS_FILE, results)
+        write_results(run.path / RESULTS_FILE, results)
     return results
