@@ -32,7 +32,10 @@ def test_config_hash_is_the_form_existing_run_folders_were_written_with():
 
 def test_one_status_vocabulary():
     assert RUN_STATUSES == ("running", "complete", "incomplete", "failed")
-    done, failed = ConversationRecord("a", {}, status="complete"), ConversationRecord("b", {}, status="failed")
+    done, failed = (
+        ConversationRecord("a", {}, status="complete"),
+        ConversationRecord("b", {}, status="failed"),
+    )
     assert final_status([done, done]) == "complete" and final_status([done, failed]) == "incomplete"
     assert stopped_status(KeyboardInterrupt()) == "incomplete"
     assert stopped_status(asyncio.CancelledError()) == "incomplete"
@@ -62,7 +65,9 @@ def test_a_stopped_run_cancels_what_is_in_flight_and_flushes_first(error, status
         asyncio.run(record_run(recorder, work, status=lambda: "complete", stop=stop))
     assert recorder.flushed == ["running", status] and stopped == [True]
     ok = _Recorder()
-    assert asyncio.run(record_run(ok, lambda: asyncio.sleep(0), status=lambda: "complete")) == {"status": "complete"}
+    assert asyncio.run(record_run(ok, lambda: asyncio.sleep(0), status=lambda: "complete")) == {
+        "status": "complete"
+    }
     assert ok.flushed == ["running", "complete"]
 
 
@@ -82,7 +87,15 @@ def test_rerun_reports_usage_of_every_invocation_and_rejudge_is_priced(cli, tmp_
         roles = ["--simulator", "openai/fake", "--simulator-base-url", server.base_url]
         roles += ["--judge", "openai/gpt-4o-mini", "--judge-base-url", server.base_url]
         args = ["run", "--model", "control/generic", *roles, "--personas", "demo", "--limit", "2"]
-        args += ["--turns", "2", "--no-progress", "--output", tmp_path / "run", "--cache", tmp_path / "c.sqlite"]
+        args += [
+            "--turns",
+            "2",
+            "--no-progress",
+            "--output",
+            tmp_path / "run",
+            "--cache",
+            tmp_path / "c.sqlite",
+        ]
         assert cli(*args)[0] == 0
         first, _ = read_run(tmp_path / "run")
         assert cli(*args)[0] == 0  # finished already: no call, but the record keeps the first one's

@@ -124,11 +124,9 @@ def setup(
     *,
     price_overrides: Mapping[str, Price] | None = None,
     judge_batch: bool = False,
-    scorer: Any = None,
 ) -> TaskRun:
     """The ALOE run of `personas`. `backends` replaces a role's backend by name (the lm-eval
-    interception hands in its LM as the model under test); `scorer(hooks, judge_stage_kwargs)`
-    replaces the judge stage (a task built on this one with another scorer)."""
+    interception hands in its LM as the model under test)."""
     protocol = get_protocol(config.protocol)
     simulator_prompt = load_prompt("simulator.yaml")
     explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
@@ -238,7 +236,7 @@ def setup(
         turns=config.turns,
         seed=config.seed,
         n_bootstrap=config.n_bootstrap,
-        scorer=scorer or judge_stage,
+        scorer=judge_stage,
         solver=rollout,
         journaled=True,
         prices=prices,

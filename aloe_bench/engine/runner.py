@@ -24,7 +24,7 @@ from aloe_bench import __version__
 from aloe_bench.datasets.personas import PersonaSet, load_persona_set
 from aloe_bench.engine.config import RoleConfig, RunConfig
 from aloe_bench.engine.session import check_output_dir, engine, previous_results
-from aloe_bench.engine.task import Hooks, Scorer, run_task
+from aloe_bench.engine.task import TaskRun, run_task
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import (
@@ -441,8 +441,9 @@ class PreparedRun:
     pool: BackendPool
     prices: dict[str, Price] = field(default_factory=dict)  # --price overrides, by role
     judge_batch: bool = False  # --judge-batch
-    # The scorer in place of the judge stage (a task built on ALOE with its own scorer), or None.
-    scorer: Callable[[Hooks], Scorer] | None = None
+    # How the run is set up (benchmarks/aloe.py `setup` when None): a task built on ALOE's
+    # rollout passes its own, e.g. one that puts another scorer in place of the judge stage.
+    setup: Callable[..., TaskRun] | None = None
 
     @property
     def items(self) -> int:
@@ -452,8 +453,9 @@ class PreparedRun:
         return asyncio.run(self._run(progress))
 
     async def _run(self, progress: bool | None) -> dict[str, Any]:
-        from aloe_bench.benchmarks.aloe import setup
+        from aloe_bench.benchmarks import aloe
 
+        setup = self.setup or aloe.setup
         async with engine(self.config.cache, self.pool) as run_engine:
             run = setup(
                 self.config,
@@ -462,7 +464,6 @@ class PreparedRun:
                 self.out,
                 price_overrides=self.prices,
                 judge_batch=self.judge_batch,
-                scorer=self.scorer,
             )
             results, _ = await run_task(run, self.out, progress_enabled=progress)
             return results
