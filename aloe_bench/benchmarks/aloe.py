@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,26 +15,26 @@ from aloe_bench.engine.runner import (
     epoch_conversations,
     judge_label,
     judge_role_names,
+    judge_scorer,
     panel_judges,
     panel_usage,
     persona_set_record,
     prepare_run,
     priced_roles,
+    pricing_record,
     role_backends,
     run_header,
 )
 from aloe_bench.engine.session import Engine
 from aloe_bench.engine.task import Hooks, Scorer, Task, TaskRun, register_task
 from aloe_bench.engine.tasks import controls_setting, typed_settings
-from aloe_bench.metrics.trust import plan_line, planned_judge_calls
-from aloe_bench.metrics.validity import swap_map
 from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend
-from aloe_bench.models.cost import Price, table_record
+from aloe_bench.models.cost import Price
 from aloe_bench.models.role_settings import judge_panel, role_config
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import load_prompt
 from aloe_bench.reports.run_summary import summary_table
-from aloe_bench.scorers.judge import JudgeStage, get_protocol
+from aloe_bench.scorers.judge import get_protocol
 from aloe_bench.solvers.rollout import Rollout, RolloutSettings
 
 # RunConfig fields a task (or a command-line flag) may set, with their types.
@@ -188,27 +187,17 @@ def setup(
         },
         price_overrides,
     )
-    header["pricing"] = {
-        "table": table_record(),
-        "roles": {
-            r: p and {"input": p.input, "output": p.output, "source": p.source} for r, p in prices.items()
-        },
-    }
-    if len(panel) > 1 or config.judge_repeats > 1 or config.controls:
-        plan = planned_judge_calls(len(conversations) * config.turns, len(panel), config.judge_repeats, swap)
-        print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
-
-    def judge_stage(hooks: Hooks) -> Scorer:
-        return JudgeStage(
-            None,
-            protocol,
-            reasks=config.judge_reasks,
-            seed=config.seed,
-            on_judged=hooks.judged,
-            panel=panel,
-            repeats=config.judge_repeats,
-            swap=swap_map(conversations) if swap else None,
-        )
+    header["pricing"] = pricing_record(prices)
+    scorer = judge_scorer(
+        protocol,
+        panel,
+        conversations,
+        reasks=config.judge_reasks,
+        seed=config.seed,
+        repeats=config.judge_repeats,
+        swap=swap,
+        turns_to_judge=len(conversations) * config.turns,
+    )
 
     def rollout(hooks: Hooks, scorer: Scorer) -> Rollout:
         return Rollout(
@@ -236,7 +225,7 @@ def setup(
         turns=config.turns,
         seed=config.seed,
         n_bootstrap=config.n_bootstrap,
-        scorer=judge_stage,
+        scorer=scorer,
         solver=rollout,
         journaled=True,
         prices=prices,

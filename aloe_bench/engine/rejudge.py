@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,11 @@ from aloe_bench.engine.runner import (
     _now,
     judge_label,
     judge_role_names,
+    judge_scorer,
     panel_judges,
     panel_usage,
     priced_roles,
+    pricing_record,
 )
 from aloe_bench.engine.session import check_output_dir, config_hash, engine
 from aloe_bench.engine.task import Hooks, Scorer, TaskRun, run_task
@@ -30,12 +31,10 @@ from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.metrics.trust import plan_line, planned_judge_calls
-from aloe_bench.metrics.validity import swap_map
 from aloe_bench.models.backends import PRIORITY_BACKGROUND
-from aloe_bench.models.cost import Price, table_record
+from aloe_bench.models.cost import Price
 from aloe_bench.models.roles import Role, Usage
-from aloe_bench.scorers.judge import JudgeStage, get_protocol
+from aloe_bench.scorers.judge import get_protocol
 
 
 def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
@@ -188,28 +187,17 @@ async def _rejudge_async(
         panel = panel_judges(judges, names, roles, protocol, run_engine.cache, "swap" in controls)
         usage_roles = {"judge": roles["judge"], **panel_usage(roles, panel)}
         prices = _prices(run, {name: role.backend.spec for name, role in usage_roles.items()})
-        header["pricing"] = {
-            "table": table_record(),
-            "roles": {
-                r: p and {"input": p.input, "output": p.output, "source": p.source} for r, p in prices.items()
-            },
-        }
-        if len(panel) > 1 or repeats > 1 or controls:
-            answered = sum(t.assistant is not None for c in conversations for t in c.turns)
-            plan = planned_judge_calls(answered, len(panel), repeats, "swap" in controls)
-            print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
-
-        def judge_stage(hooks: Hooks) -> Scorer:
-            return JudgeStage(
-                None,
-                protocol,
-                reasks=reasks,
-                seed=seed,
-                on_judged=hooks.judged,
-                panel=panel,
-                repeats=repeats,
-                swap=swap_map(conversations) if "swap" in controls else None,
-            )
+        header["pricing"] = pricing_record(prices)
+        scorer = judge_scorer(
+            protocol,
+            panel,
+            conversations,
+            reasks=reasks,
+            seed=seed,
+            repeats=repeats,
+            swap="swap" in controls,
+            turns_to_judge=sum(t.assistant is not None for c in conversations for t in c.turns),
+        )
 
         task_run = TaskRun(
             header=header,
@@ -220,7 +208,7 @@ async def _rejudge_async(
             turns=turns,
             seed=seed,
             n_bootstrap=n_bootstrap,
-            scorer=judge_stage,
+            scorer=scorer,
             solver=ReplayTranscripts,
             prices=prices,
             batch_roles=frozenset({"judge"} if batch else ()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from aloe_bench import __version__
 from aloe_bench.datasets.personas import PersonaSet, load_persona_set
 from aloe_bench.engine.config import RoleConfig, RunConfig
 from aloe_bench.engine.session import check_output_dir, engine, previous_results
-from aloe_bench.engine.task import TaskRun, run_task
+from aloe_bench.engine.task import Hooks, Scorer, TaskRun, run_task
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import (
@@ -39,14 +40,14 @@ from aloe_bench.log.results import (
 )
 from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
 from aloe_bench.metrics.alignment import alignment_metrics
-from aloe_bench.metrics.trust import trust_sections
-from aloe_bench.metrics.validity import persona_key
+from aloe_bench.metrics.trust import plan_line, planned_judge_calls, trust_sections
+from aloe_bench.metrics.validity import persona_key, swap_map
 from aloe_bench.models.backends import Backend, BackendPool, normalize_spec
 from aloe_bench.models.cache import CallCache
-from aloe_bench.models.cost import Price, batch_discount, role_prices
+from aloe_bench.models.cost import Price, batch_discount, role_prices, table_record
 from aloe_bench.models.roles import Role, Usage
 from aloe_bench.models.spec_names import portable_spec
-from aloe_bench.scorers.judge import PanelJudge
+from aloe_bench.scorers.judge import JudgeStage, PanelJudge
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +389,48 @@ def panel_judges(
         )
         panel.append(PanelJudge(judge_label(judges, i), role, judge.settings(default_tokens), swap_role))
     return panel
+
+
+def pricing_record(prices: Mapping[str, Price | None]) -> dict[str, Any]:
+    """results.json `pricing`: the price table used and each priced role's price (None: unknown)."""
+    return {
+        "table": table_record(),
+        "roles": {
+            r: p and {"input": p.input, "output": p.output, "source": p.source} for r, p in prices.items()
+        },
+    }
+
+
+def judge_scorer(
+    protocol: Any,
+    panel: Sequence[PanelJudge],
+    conversations: list[ConversationRecord],
+    *,
+    reasks: int,
+    seed: int,
+    repeats: int,
+    swap: bool,
+    turns_to_judge: int,
+) -> Callable[[Hooks], Scorer]:
+    """The judge stage as a run's scorer (a panel, repeats, the swap control); announces the calls
+    it plans on stderr when a panel, repeats or a control multiply them."""
+    if len(panel) > 1 or repeats > 1 or swap:
+        plan = planned_judge_calls(turns_to_judge, len(panel), repeats, swap)
+        print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
+
+    def make(hooks: Hooks) -> Scorer:
+        return JudgeStage(
+            None,
+            protocol,
+            reasks=reasks,
+            seed=seed,
+            on_judged=hooks.judged,
+            panel=panel,
+            repeats=repeats,
+            swap=swap_map(conversations) if swap else None,
+        )
+
+    return make
 
 
 def panel_usage(judge_roles: Mapping[str, Role], panel: Sequence[PanelJudge]) -> dict[str, Role]:
