@@ -18,9 +18,9 @@ from aloe_bench.engine.multifaceted import (
     instance_record,
     prepare_multifaceted,
 )
-from aloe_bench.engine.runner import role_backends, run_header
+from aloe_bench.engine.runner import RunRecorder, role_backends, run_header
 from aloe_bench.engine.session import Engine
-from aloe_bench.engine.task import Hooks, Solver, Task, TaskRun, register_task
+from aloe_bench.engine.task import Hooks, Scorer, Solver, Task, TaskRun, register_task
 from aloe_bench.engine.tasks import typed_settings
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend
@@ -146,7 +146,7 @@ def setup(
         prompt=judge_prompt,
     )
 
-    def solver(hooks: Hooks, scorer: Any) -> Solver:
+    def solver(hooks: Hooks, scorer: Scorer) -> Solver:
         return SingleReply(
             roles["model"],
             config.model.settings(MODEL_MAX_NEW_TOKENS),
@@ -158,7 +158,7 @@ def setup(
             failed=hooks.failed,
         )
 
-    def metrics(recorder: Any, with_ci: bool) -> dict[str, Any]:
+    def metrics(recorder: RunRecorder, with_ci: bool) -> dict[str, Any]:
         return rubric_metrics(
             recorder.conversations,
             repeats=config.judge_repeats,

@@ -24,8 +24,8 @@ import numpy as np
 from aloe_bench import __version__
 from aloe_bench.datasets.personas import PersonaSet, load_persona_set
 from aloe_bench.engine.config import RoleConfig, RunConfig
-from aloe_bench.engine.session import check_output_dir, engine, previous_results
-from aloe_bench.engine.task import Hooks, Scorer, TaskRun, run_task
+from aloe_bench.engine.session import RunStatus, check_output_dir, engine, previous_results
+from aloe_bench.engine.task import Hooks, Metrics, Scorer, TaskRun, run_task
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import (
@@ -104,9 +104,7 @@ class RunRecorder:
     batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
     journaled: bool = False
-    metrics_of: Callable[[RunRecorder, bool], dict[str, Any]] | None = (
-        None  # the task's scorer's; None: AL(k)
-    )
+    metrics_of: Metrics | None = None  # the task's scorer's metrics; None: the ALOE curve AL(k)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
     _journal: Journal | None = field(default=None, init=False)
@@ -280,7 +278,7 @@ class RunRecorder:
             record["cost_usd"] = None  # an API model with no known price
         return record
 
-    def flush(self, status: str) -> dict[str, Any]:
+    def flush(self, status: RunStatus) -> dict[str, Any]:
         final = status != "running"
         if self.out is not None and self._journal is not None and final:
             self.bytes_written += self._journal.compact(self._current_conversations())

@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aloe_bench.engine.progress import TurnProgress
 from aloe_bench.engine.session import carry_usage, final_status, record_run
@@ -21,6 +21,9 @@ from aloe_bench.errors import UserInputError
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.cost import Price
 from aloe_bench.models.roles import Role, Usage
+
+if TYPE_CHECKING:  # the recorder's module runs tasks: imported at run time inside run_task
+    from aloe_bench.engine.runner import RunRecorder
 
 
 class Solver(Protocol):
@@ -41,7 +44,7 @@ class Scorer(Protocol):
 
 # A scorer's metrics over the recorder's conversations (with bootstrap CIs or not). None: the
 # per-turn alignment curve every ALOE-style task reports (AL(k), AVG, IR, N-IR, N-R²).
-Metrics = Callable[[Any, bool], dict[str, Any]]
+Metrics = Callable[["RunRecorder", bool], dict[str, Any]]
 
 
 @dataclass
