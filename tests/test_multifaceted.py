@@ -274,6 +274,7 @@ def test_embedded_run_end_to_end(embedded_run):
     assert r["status"] == "complete" and r["config"]["kind"] == "multifaceted"
     assert r["config"]["model"]["system_role"] == "native"
     assert r["config"]["personas"]["set"] == "multifaceted:sample" and r["config"]["personas"]["count"] == 2
+    assert r["config"]["personas"]["source"].endswith("multifaceted_sample.jsonl")  # where rows came from
     assert r["config"]["prompts"]["judge"]["name"] == "judge/multifaceted-rubric"
     for key in ("al", "n", "invalid", "avg", "ir", "n_ir", "n_r2", "ci", "by_source", "by_dimension"):
         assert key in m

@@ -123,7 +123,7 @@ class PreparedMultifaceted:
         from aloe_bench.benchmarks.multifaceted import setup
 
         async with engine(self.config.cache) as run_engine:
-            run = setup(self.config, self.dataset.instances, run_engine, self.out)
+            run = setup(self.config, self.dataset, run_engine, self.out)
             results, _ = await run_task(run, self.out, progress_enabled=progress)
             return results
 
