@@ -32,7 +32,6 @@ from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.models.backends import PRIORITY_BACKGROUND
-from aloe_bench.models.cost import Price
 from aloe_bench.models.roles import Role, Usage
 from aloe_bench.scorers.judge import get_protocol
 
@@ -131,17 +130,6 @@ class ReplayTranscripts:
                     self.scorer.submit(conv, index)
 
 
-def _prices(run: Run, judges: dict[str, str]) -> dict[str, Price | None]:
-    """As `aloe-bench run` prices its roles: the source run's model and simulated user (no calls
-    here, so no cost) and this run's judges."""
-    specs = {
-        role: spec
-        for role in ("model", "simulator")
-        if isinstance(spec := (run.config.get(role) or {}).get("spec"), str)
-    }
-    return priced_roles({**specs, **judges}, None)
-
-
 async def _rejudge_async(
     run: Run,
     out: Path,
@@ -186,7 +174,10 @@ async def _rejudge_async(
         n_bootstrap = int((run.metrics.get("ci") or {}).get("n_bootstrap") or DEFAULT_BOOTSTRAP)
         panel = panel_judges(judges, names, roles, protocol, run_engine.cache, "swap" in controls)
         usage_roles = {"judge": roles["judge"], **panel_usage(roles, panel)}
-        prices = _prices(run, {name: role.backend.spec for name, role in usage_roles.items()})
+        # As `aloe-bench run` prices its roles; only the judges make calls here (the source run's
+        # model and simulated user stay unpriced: their recorded specs may be anything, even a
+        # local path, and they cost nothing in a re-judge).
+        prices = priced_roles({name: role.backend.spec for name, role in usage_roles.items()}, None)
         header["pricing"] = pricing_record(prices)
         scorer = judge_scorer(
             protocol,
