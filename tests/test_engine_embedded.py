@@ -78,7 +78,8 @@ def test_embedded_in_every_role_end_to_end_then_rerun_makes_no_calls(cli, tmp_pa
     code, stdout, _ = _run(cli, out, cache)
     assert code == 0
     again, convs_again = read_run(out)
-    assert all(u["calls"] == 0 for u in again["usage"].values())
+    # no new call: usage counts every invocation of the run, and this one added nothing
+    assert {r: u["calls"] for r, u in again["usage"].items()} == {r: u["calls"] for r, u in usage.items()}
     # The finished turns come back from the run directory itself: not even a cache lookup.
     assert again["usage"]["model"]["cached"] == 0
     assert again["batching"] == {"embedded": {"batches": 0, "requests": 0, "largest_batch": 0}}

@@ -277,6 +277,7 @@ def test_embedded_run_end_to_end(embedded_run):
     assert r["status"] == "complete" and r["config"]["kind"] == "multifaceted"
     assert r["config"]["model"]["system_role"] == "native"
     assert r["config"]["personas"]["set"] == "multifaceted:sample" and r["config"]["personas"]["count"] == 2
+    assert r["config"]["personas"]["source"].endswith("multifaceted_sample.jsonl")  # where rows came from
     assert r["config"]["prompts"]["judge"]["name"] == "judge/multifaceted-rubric"
     for key in ("al", "n", "invalid", "avg", "ir", "n_ir", "n_r2", "ci", "by_source", "by_dimension"):
         assert key in m
@@ -299,8 +300,9 @@ def test_embedded_run_end_to_end(embedded_run):
     assert m["al"][0] == (pytest.approx(np.mean(valid)) if valid else None)
     assert m["rubrics"]["judged"] == 8 and m["rubrics"]["samples"] == 8
     assert first["usage"]["judge"]["calls"] == 8 and first["usage"]["model"]["calls"] == 2
-    # resumed: no model call at all, the same results
-    assert r["usage"]["model"]["calls"] == 0 and r["usage"]["judge"]["calls"] == 0
+    # resumed: no new model call (usage counts both invocations: the first one's calls, this
+    # one's cache hits), the same results
+    assert r["usage"]["model"]["calls"] == 2 and r["usage"]["judge"]["calls"] == 8
     assert r["usage"]["judge"]["cached"] == 8 and m["al"] == first["metrics"]["al"]
     assert len(run.to_dataframe()) == 2
 

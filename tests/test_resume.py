@@ -57,8 +57,10 @@ def test_resume_after_kill_9_repeats_no_finished_call(tmp_path, embedded_checkpo
     assert results["status"] == "complete"
     assert len(convs) == 3 and all(len(c["turns"]) == 3 for c in convs)
     usage = results["usage"]
-    replayed = sum(u["cached"] for u in usage.values())
-    fresh = sum(u["calls"] for u in usage.values())
+    # Usage counts both invocations: the killed one's last flush (`partial`) plus this one's.
+    before = partial["usage"]
+    replayed = sum(u["cached"] for u in usage.values()) - sum(u["cached"] for u in before.values())
+    fresh = sum(u["calls"] for u in usage.values()) - sum(u["calls"] for u in before.values())
     # Turns the journal kept come back without any call; the rest replay from the cache: at most
     # every call that finished before the kill is replayed, and none is redone (every fresh call
     # added a new key to the cache).

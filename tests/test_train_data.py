@@ -164,6 +164,7 @@ def test_malformed_extractor_fails_the_conversation_with_its_reason(tmp_path, mo
     assert len(extractor_calls) == 2 * 3  # each conversation: one ask + two re-asks, then it fails
     meta = json.loads((tmp_path / "convs.jsonl.meta.json").read_text())
     assert meta["failed"] == 2 and len(meta["failures"]) == 2 and "test-key" not in json.dumps(meta)
+    assert meta["status"] == "incomplete"  # not "complete": conversations failed (one vocabulary)
 
 
 def test_bad_input_is_one_line(tmp_path):

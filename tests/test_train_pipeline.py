@@ -94,11 +94,20 @@ def test_pipeline_trains_two_checkpoints_that_load_and_get_scored(tmp_path, embe
     assert "paired Δ" in result.stdout and "comparison.csv" in result.stdout
 
     # re-running the same command resumes: nothing is generated or trained again
+    def eval_calls():
+        return {
+            label: {
+                r: u["calls"]
+                for r, u in json.loads((work / "eval" / label / "results.json").read_text())["usage"].items()
+            }
+            for label in ("base", "sft", "dpo")
+        }
+
+    calls_before = eval_calls()
     again = run_pipeline(work)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already holds this training") == 2
     meta = json.loads((work / "conversations.jsonl.meta.json").read_text())
     assert all(u["calls"] == 0 for u in meta["usage"].values())
-    for label in ("base", "sft", "dpo"):
-        usage = json.loads((work / "eval" / label / "results.json").read_text())["usage"]
-        assert all(u["calls"] == 0 for u in usage.values()), (label, usage)
+    # no new call: a run's usage counts every invocation of it, and this one added nothing
+    assert eval_calls() == calls_before

@@ -24,11 +24,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from aloe_bench.concurrency import each_item
 from aloe_bench.datasets.personas import load_persona_set, persona_id
 from aloe_bench.datasets.personas.loaders import read_strings
 from aloe_bench.datasets.personas.official import load_official_pool
+from aloe_bench.engine.session import RunStatus, config_hash, final_status, record_run
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.log.results import write_json_atomic, write_text_atomic
+from aloe_bench.log.results import write_json_atomic, write_lines_atomic
 from aloe_bench.models.backends import ChatRequest
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import load_prompt
@@ -482,39 +484,10 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
         "retries": config.retries,
         "roles": {name: b.record() for name, b in bindings.items()},
     }
-    config_hash = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-    check_same_config(out, config_hash, config.overwrite)
-    started = time.perf_counter()
-    state = {"last_flush": 0.0}
-
+    run_hash = config_hash(record)
+    check_same_config(out, run_hash, config.overwrite)
     async with bound_roles(list(bindings.values()), config.cache) as roles:
-
-        def flush(status: str) -> dict[str, Any]:
-            write_text_atomic(
-                out, "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in conversations)
-            )
-            meta = {
-                "config_hash": config_hash,
-                "config": record,
-                "status": status,
-                "conversations": len(conversations),
-                "complete": sum(c.status == "complete" for c in conversations),
-                "failed": sum(c.status == "failed" for c in conversations),
-                "elapsed_s": round(time.perf_counter() - started, 2),
-                "usage": {name: role.usage.to_dict() for name, role in roles.items()},
-                "backends": {name: role.identity for name, role in roles.items()},
-                "turns_generated": len(turns := [t for c in conversations for t in c.turns]),
-                # how often the judge preferred the hinted reply (ALOE's premise: it should, mostly)
-                "hint_preferred": round(sum(t.preferred_from == "hint" for t in turns) / len(turns), 3)
-                if turns
-                else None,
-                "failures": [{"id": c.id, "error": c.error} for c in conversations if c.status == "failed"],
-                **provenance(),
-            }
-            write_json_atomic(meta_path(out), meta)
-            state["last_flush"] = time.perf_counter()
-            return meta
-
+        recorder = ConversationsRecorder(out, run_hash, record, conversations, roles)
         interactive = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(
             total=len(conversations) * config.turns, desc="turns", unit="turn", disable=not interactive
@@ -522,23 +495,64 @@ async def _generate(config: ConversationConfig, progress: bool | None) -> dict[s
 
         def on_turn(conv: TreeConversation, k: int, failed: bool) -> None:
             bar.update(config.turns - k + 1 if failed else 1)
-            if time.perf_counter() - state["last_flush"] > 2.0:
-                flush("running")
+            recorder.mark_dirty()
 
         generator = TreeGenerator(roles, bindings, config)
-        flush("running")
-        tasks = [asyncio.create_task(generator.converse(c, on_turn)) for c in conversations]
         try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            flush("interrupted")
-            raise
+            return await record_run(
+                recorder,
+                lambda: each_item(generator.converse(c, on_turn) for c in conversations),
+                status=lambda: final_status(conversations),
+            )
         finally:
             bar.close()
-        return flush("complete")
+
+
+@dataclass
+class ConversationsRecorder:
+    """Keeps the conversations file and its .meta.json current (atomically, at most every
+    `interval_s` while running, and at the end)."""
+
+    out: Path
+    run_hash: str
+    record: dict[str, Any]
+    conversations: list[TreeConversation]
+    roles: dict[str, Role]
+    interval_s: float = 2.0
+    _started: float = field(default_factory=time.perf_counter, init=False)
+    _last: float = field(default=0.0, init=False)
+
+    def mark_dirty(self) -> None:
+        if time.perf_counter() - self._last > self.interval_s:
+            self.flush("running")
+
+    def flush(self, status: RunStatus) -> dict[str, Any]:
+        conversations, roles = self.conversations, self.roles
+        write_lines_atomic(
+            self.out, (json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in conversations)
+        )
+        turns = [t for c in conversations for t in c.turns]
+        meta = {
+            "config_hash": self.run_hash,
+            "config": self.record,
+            "status": status,
+            "conversations": len(conversations),
+            "complete": sum(c.status == "complete" for c in conversations),
+            "failed": sum(c.status == "failed" for c in conversations),
+            "elapsed_s": round(time.perf_counter() - self._started, 2),
+            "usage": {name: role.usage.to_dict() for name, role in roles.items()},
+            "backends": {name: role.identity for name, role in roles.items()},
+            "turns_generated": len(turns),
+            # how often the judge preferred the hinted reply (ALOE's premise: it should, mostly)
+            "hint_preferred": round(sum(t.preferred_from == "hint" for t in turns) / len(turns), 3)
+            if turns
+            else None,
+            "failures": [{"id": c.id, "error": c.error} for c in conversations if c.status == "failed"],
+            **provenance(),
+        }
+        write_json_atomic(meta_path(self.out), meta)
+        self._last = time.perf_counter()
+        return meta
 
 
 def generate_conversations(config: ConversationConfig, progress: bool | None = None) -> dict[str, Any]:

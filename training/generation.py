@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.engine.config import RoleConfig
-from aloe_bench.engine.runner import open_cache
+from aloe_bench.engine.session import engine
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import package_versions
-from aloe_bench.models.backends import BackendPool, GenerationSettings, parse_args
+from aloe_bench.models.backends import GenerationSettings, parse_args
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import PromptTemplate, load_prompt
 
@@ -72,24 +72,18 @@ class RoleBinding:
 async def bound_roles(
     bindings: list[RoleBinding], cache_setting: str | None
 ) -> AsyncIterator[dict[str, Role]]:
-    """Roles over one backend pool (roles with the same spec share one loaded model) and one cache."""
-    cache = open_cache(cache_setting)
-    pool = BackendPool()
-    try:
-        roles = {
+    """Roles over one backend pool (roles with the same spec share one loaded model) and one cache,
+    both the engine's (engine/session.py), closed when the block ends."""
+    async with engine(cache_setting) as run_engine:
+        yield {
             b.name: Role(
                 b.name,
-                pool.get(b.config.spec, b.config.args),
-                cache,
+                run_engine.pool.get(b.config.spec, b.config.args),
+                run_engine.cache,
                 prompt_version=b.prompt.tag if b.prompt else None,
             )
             for b in bindings
         }
-        yield roles
-    finally:
-        await pool.aclose()
-        if cache is not None:
-            cache.close()
 
 
 def meta_path(output: Path) -> Path:

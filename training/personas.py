@@ -16,6 +16,7 @@ import json
 import random
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,11 +25,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from aloe_bench.datasets.personas.loaders import read_strings
+from aloe_bench.engine.session import RunStatus, config_hash, record_run
 from aloe_bench.errors import UserInputError, required
-from aloe_bench.log.results import write_json_atomic, write_text_atomic
+from aloe_bench.log.results import write_json_atomic, write_lines_atomic
 from aloe_bench.models.backends import ChatRequest
+from aloe_bench.models.roles import Role
+from aloe_bench.prompts import PromptTemplate
 from aloe_bench.seeds import seed32
-from aloe_train.embeddings import get_embedder, select_novel
+from aloe_train.embeddings import Embedder, get_embedder, select_novel
 from aloe_train.generation import (
     RoleBinding,
     bound_roles,
@@ -175,17 +179,17 @@ async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str,
         "embedding": embedder.name,  # what `auto` resolved to: a resumed pool must keep the same criterion
         "seeds_sha256": hashlib.sha256("\n".join(seeds).encode()).hexdigest(),
     }
-    config_hash = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-    previous = check_same_config(out, config_hash, config.overwrite)
+    run_hash = config_hash(record)
+    previous = check_same_config(out, run_hash, config.overwrite)
     pool, stats = list(seeds), GrowthStats()
     if previous:
         pool = read_strings(out)
         stats = GrowthStats(**previous["stats"])
 
-    def save(status: str) -> dict[str, Any]:
-        write_text_atomic(out, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pool))
+    def save(status: RunStatus) -> dict[str, Any]:
+        write_lines_atomic(out, (json.dumps(p, ensure_ascii=False) + "\n" for p in pool))
         meta = {
-            "config_hash": config_hash,
+            "config_hash": run_hash,
             "config": record,
             "generator": binding.record(),
             "seeds": {"source": seed_source, "count": len(seeds)},
@@ -205,51 +209,84 @@ async def _grow(config: PersonaGrowthConfig, progress: bool | None) -> dict[str,
         unit="item",
         disable=not sys.stderr.isatty() if progress is None else not progress,
     )
-    idle_rounds = 0
     async with bound_roles([binding], config.cache) as roles:
         generator = roles["persona_generator"]
-        while (
-            len(pool) < config.target and stats.rounds < config.max_rounds and idle_rounds < config.patience
-        ):
-            rng = random.Random(seed32(config.seed, config.kind, "round", stats.rounds))
-            requests = [
-                ChatRequest(
-                    prompt.render(
-                        examples=rng.sample(pool, min(config.examples, len(pool))), count=config.per_request
-                    ),
-                    binding.settings.with_seed(seed32(config.seed, config.kind, stats.rounds, slot)),
-                )
-                for slot in range(config.concurrency)
-            ]
-            completions = await generator.generate(requests)
-            candidates: list[str] = []
-            for c in completions:
-                stats.requests += 1
-                if not c.ok or c.text is None:
-                    stats.failed_requests += 1
-                    stats.failures.append(f"round {stats.rounds}: {c.error}")
-                    continue
-                items, dropped = parse_descriptions(c.text, config.min_words)
-                if c.finish_reason == "length" and items:  # the last one was cut off mid-way
-                    items, dropped = items[:-1], dropped + 1
-                candidates += items
-                stats.dropped_lines += dropped
-            stats.candidates += len(candidates)
-            novel, _ = select_novel(candidates, pool, config.threshold, embedder)
-            kept = novel[: config.target - len(pool)]
-            stats.rejected_similar += len(candidates) - len(novel)
-            stats.beyond_target += len(novel) - len(kept)
-            stats.accepted += len(kept)
-            stats.rounds += 1
-            idle_rounds = 0 if kept else idle_rounds + 1
-            pool += kept
-            bar.update(len(kept))
-            save("running")
-            if stats.failed_requests and stats.failed_requests == stats.requests:
-                raise UserInputError(f"every generator request failed; last: {stats.failures[-1]}")
-    bar.close()
-    status = "complete" if len(pool) >= config.target else "stopped"
-    return save(status)
+
+        async def grow() -> None:
+            idle_rounds = 0
+            while (
+                len(pool) < config.target
+                and stats.rounds < config.max_rounds
+                and idle_rounds < config.patience
+            ):
+                kept = await _round(generator, prompt, binding, config, embedder, pool, stats)
+                idle_rounds = 0 if kept else idle_rounds + 1
+                pool.extend(kept)
+                bar.update(len(kept))
+                save("running")
+                if stats.failed_requests and stats.failed_requests == stats.requests:
+                    raise UserInputError(f"every generator request failed; last: {stats.failures[-1]}")
+
+        try:
+            # complete: the pool reached its target; incomplete: it stopped short (rounds, patience)
+            return await record_run(
+                _Saver(save), grow, status=lambda: "complete" if len(pool) >= config.target else "incomplete"
+            )
+        finally:
+            bar.close()
+
+
+@dataclass
+class _Saver:
+    """The engine's recorder interface over the pool's `save`."""
+
+    save: Callable[[RunStatus], dict[str, Any]]
+
+    def flush(self, status: RunStatus) -> dict[str, Any]:
+        return self.save(status)
+
+
+async def _round(
+    generator: Role,
+    prompt: PromptTemplate,
+    binding: RoleBinding,
+    config: PersonaGrowthConfig,
+    embedder: Embedder,
+    pool: list[str],
+    stats: GrowthStats,
+) -> list[str]:
+    """One round: `concurrency` requests at once; the novel candidates up to the target."""
+    rng = random.Random(seed32(config.seed, config.kind, "round", stats.rounds))
+    requests = [
+        ChatRequest(
+            prompt.render(
+                examples=rng.sample(pool, min(config.examples, len(pool))), count=config.per_request
+            ),
+            binding.settings.with_seed(seed32(config.seed, config.kind, stats.rounds, slot)),
+        )
+        for slot in range(config.concurrency)
+    ]
+    completions = await generator.generate(requests)
+    candidates: list[str] = []
+    for c in completions:
+        stats.requests += 1
+        if not c.ok or c.text is None:
+            stats.failed_requests += 1
+            stats.failures.append(f"round {stats.rounds}: {c.error}")
+            continue
+        items, dropped = parse_descriptions(c.text, config.min_words)
+        if c.finish_reason == "length" and items:  # the last one was cut off mid-way
+            items, dropped = items[:-1], dropped + 1
+        candidates += items
+        stats.dropped_lines += dropped
+    stats.candidates += len(candidates)
+    novel, _ = select_novel(candidates, pool, config.threshold, embedder)
+    kept = novel[: config.target - len(pool)]
+    stats.rejected_similar += len(candidates) - len(novel)
+    stats.beyond_target += len(novel) - len(kept)
+    stats.accepted += len(kept)
+    stats.rounds += 1
+    return kept
 
 
 def grow_pool(config: PersonaGrowthConfig, progress: bool | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aloe_bench.engine.session import config_hash
 from aloe_bench.errors import UserInputError, required
 from aloe_bench.log.provenance import package_versions
 from aloe_bench.log.results import write_json_atomic
@@ -125,7 +126,7 @@ class TrainConfig:
     def config_hash(self, data_sha256: str) -> str:
         rec = {k: v for k, v in self.record().items() if k not in ("output", "overwrite", "logging_steps")}
         rec["data"] = data_sha256
-        return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:16]
+        return config_hash(rec)
 
 
 @dataclass

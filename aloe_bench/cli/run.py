@@ -1,22 +1,20 @@
 """`aloe-bench run`: score a model on a task of the suite (or resume a run).
 
-A task's `metadata.aloe.kind` picks the flow: `aloe` (default: simulated user, K turns, per-turn
-judge) or `multifaceted` (stated preferences, one reply per instance, rubric grading)."""
+A task's `metadata.aloe.kind` names its definition (engine/task.py): `aloe` (default: simulated
+user, K turns, per-turn judge), `multifaceted` (stated preferences, one reply per instance, rubric
+grading) or another registered one. This command asks the definition; it has no branch per kind."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aloe_bench.cli._common import add_role_arguments
 from aloe_bench.engine.config import RunConfig
-from aloe_bench.engine.tasks import build_multifaceted_config as build_multifaceted_task
-from aloe_bench.engine.tasks import build_run_config, load_task_settings, task_kind
+from aloe_bench.engine.task import BUILTIN, Task, get_task
+from aloe_bench.engine.tasks import load_task_settings, task_kind
 from aloe_bench.errors import UserInputError
-
-if TYPE_CHECKING:
-    from aloe_bench.engine.multifaceted import MultifacetedConfig
 
 EXAMPLES = """examples:
   aloe-bench run --task aloe_demo --model embedded                 # offline, a few minutes on a CPU
@@ -129,117 +127,92 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-# Flags that belong to one flow only: given to the other, they are refused, not ignored.
-_MULTIFACETED_ONLY = {"data": "--data"}
-_ALOE_ONLY = {
-    "personas": "--personas",
-    "data_dir": "--data-dir",
-    "turns": "--turns",
-    "protocol": "--protocol",
-    "simulator": "--simulator",
-    "simulator_args": "--simulator-args",
-    "simulator_base_url": "--simulator-base-url",
-    "simulator_max_new_tokens": "--simulator-max-new-tokens",
-    "simulator_temperature": "--simulator-temperature",
-    "simulator_top_p": "--simulator-top-p",
-    "controls": "--controls",
-    "epochs": "--epochs",
-}
-
-
-def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], str]:
-    """(task name, its settings, its kind); no --task means an ALOE run from flags alone."""
+def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], Task]:
+    """(task name, its settings, its definition); no --task means an ALOE run from flags alone."""
     task_name: str | None = None
-    task: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     if getattr(args, "task", None):
-        task_name, task = load_task_settings(args.task)
-    kind, task = task_kind(task_name, task)
-    return task_name, task, kind
+        task_name, settings = load_task_settings(args.task)
+    task, settings = task_kind(task_name, settings)
+    return task_name, settings, task
 
 
-def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], why: str) -> None:
-    for dest, flag in flags.items():
-        if getattr(args, dest, None) is not None:
-            raise UserInputError(f"{flag} {why}")
+def _refuse_foreign_flags(args: argparse.Namespace, task_name: str | None, task: Task) -> None:
+    """A flag that only other kinds of task take is refused, not ignored."""
+    for kind in BUILTIN:
+        other = get_task(kind)
+        for dest, flag in other.flags.items():
+            if dest not in task.flags and getattr(args, dest, None) is not None:
+                what = f"{_a(task.title)} {task.title}"
+                if task_name is None:
+                    raise UserInputError(
+                        f"{flag} is for {other.title} tasks; this run (no --task) is {what} run"
+                    )
+                raise UserInputError(
+                    f"{flag} does not apply to task {task_name} ({task_name} is {what} task); "
+                    f"{flag} is for {other.title} tasks"
+                )
 
 
-def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> RunConfig:
-    task_name, task, _ = loaded or load_task(args)
-    _refuse_flags(
-        args,
-        _MULTIFACETED_ONLY,
-        "is for Multifaceted tasks (--task multifaceted or multifaceted_demo); "
-        + (f"task {task_name} is an ALOE task" if task_name else "ALOE runs take --personas"),
-    )
-    return build_run_config(
-        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
-    )
+def _a(word: str) -> str:
+    return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
-def build_multifaceted_config(args: argparse.Namespace, loaded: tuple) -> MultifacetedConfig:
-    task_name, task, _ = loaded
-    _refuse_flags(
-        args, _ALOE_ONLY, f"does not apply to task {task_name} (one reply per instance, no simulated user)"
-    )
-    return build_multifaceted_task(
-        task_name, task, args, output=args.output, cache="" if args.no_cache else args.cache
+def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> Any:
+    """The config of the run the task and flags mean (its type is the task's)."""
+    task_name, settings, task = loaded or load_task(args)
+    _refuse_foreign_flags(args, task_name, task)
+    return task.config(
+        task_name, settings, args, output=args.output, cache="" if args.no_cache else args.cache
     )
 
 
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
-    from aloe_bench.reports.run_summary import rubric_summary, summary_table
+    from aloe_bench.models.cost import parse_price_flags
     from aloe_bench.reports.viewer import report_after_command
 
     loaded = load_task(args)
+    task_name, _, task = loaded
     progress = False if args.no_progress else None
-    if loaded[2] == "multifaceted":
-        from aloe_bench.engine.multifaceted import run_multifaceted
+    if args.audit and "audit" not in task.supports:
+        raise UserInputError(f"--audit is for ALOE tasks: a {task.title} run has no simulated user")
+    for flag, given, option in (
+        ("--dry-run", args.dry_run, "dry_run"),
+        ("--judge-batch", args.judge_batch, "judge_batch"),
+        ("--price", args.price, "price"),
+    ):
+        if given and option not in task.supports:
+            raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {task_name}")
+    config = build_config(args, loaded)
+    prices = parse_price_flags(args.price)
+    if args.judge_batch:
+        if len(config.judges) > 1:
+            raise UserInputError("--judge-batch takes one judge for now; drop it or the extra --judge")
+        _check_batch_judge(config.judge.spec)
+    if args.dry_run:
+        return _dry_run(config, prices, args.judge_batch)
+    options = {"prices": prices, "judge_batch": args.judge_batch} if "price" in task.supports else {}
+    prepared = task.prepare(config, overwrite=args.overwrite, **options)  # every check, before the note
+    _warn_embedded_judge(config.judge.spec)
+    _warn_greedy_repeats(config)
+    audit = _audit_options(args)  # bad audit flags fail before the run, not after it
+    if task.plan is not None:
+        _announce(task.plan(config, prepared.items))
+    results = prepared.execute(progress=progress)
+    out = prepared.out
+    if audit is not None:
+        from aloe_bench.scorers.audit import audit_run
 
-        if args.audit:
-            raise UserInputError("--audit is for ALOE tasks: a Multifaceted run has no simulated user")
-        for flag, given in (
-            ("--dry-run", args.dry_run),
-            ("--judge-batch", args.judge_batch),
-            ("--price", args.price),
-        ):
-            if given:
-                raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {loaded[0]}")
-        rubric_config = build_multifaceted_config(args, loaded)
-        _warn_embedded_judge(rubric_config.judge.spec)
-        out, results = run_multifaceted(rubric_config, overwrite=args.overwrite, progress=progress)
-        print(rubric_summary(results, str(out)))
-        what = "instance(s)"
-    else:
-        from aloe_bench.engine.runner import execute_run, prepare_run
-        from aloe_bench.models.cost import parse_price_flags
-
-        config = build_config(args, loaded)
-        prices = parse_price_flags(args.price)
-        if args.judge_batch:
-            if len(config.judges) > 1:
-                raise UserInputError("--judge-batch takes one judge for now; drop it or the extra --judge")
-            _check_batch_judge(config.judge.spec)
-        if args.dry_run:
-            return _dry_run(config, prices, args.judge_batch)
-        prepared = prepare_run(config, overwrite=args.overwrite)  # every input check, before the note
-        prepared.prices, prepared.judge_batch = prices, args.judge_batch
-        _warn_embedded_judge(config.judge.spec)
-        _warn_greedy_repeats(config)
-        audit = _audit_options(args)  # bad audit flags fail before the run, not after it
-        _announce(config, len(prepared.personas.personas) * config.epochs)
-        results = execute_run(prepared, progress=progress)
-        out = prepared.out
-        if audit is not None:
-            from aloe_bench.scorers.audit import audit_run
-
-            results = audit_run(out, audit)
-        print(summary_table(results, str(out)))
-        what = "conversation(s)"
+        results = audit_run(out, audit)
+    print(task.summary(results, str(out)))
     report_after_command(out)
     failed = results.metrics.failed
     if failed:
-        print(f"aloe-bench: {failed} {what} failed; their reasons are in {out}/results.json", file=sys.stderr)
+        print(
+            f"aloe-bench: {failed} {task.item}(s) failed; their reasons are in {out}/results.json",
+            file=sys.stderr,
+        )
         return EXIT_FAILED_CONVERSATIONS
     return 0
 
@@ -256,12 +229,11 @@ def _audit_options(args: argparse.Namespace):
     return options
 
 
-def _announce(config: RunConfig, conversations: int) -> None:
+def _announce(plan: str) -> None:
     """What will happen (one line), and a warning when other processes already load the cores."""
     from aloe_bench.engine.progress import cpu_contention
-    from aloe_bench.engine.run_plan import plan_line
 
-    print(plan_line(config, conversations), file=sys.stderr)
+    print(plan, file=sys.stderr)
     busy = cpu_contention()
     if busy:
         print(busy, file=sys.stderr)

@@ -1,42 +1,29 @@
-"""One Multifaceted Bench run: instances -> model (system message + prompt) -> rubric judge -> metrics.
+"""Multifaceted Bench's config and entry point (`run_multifaceted`); what it does per instance is
+the Multifaceted task (benchmarks/multifaceted.py: one reply, rubric grading), run by the one engine.
 
-It reuses the ALOE run machinery (roles, call cache, backend pool, atomic run directory, results
-header, progress), so resuming is re-running here too, and the run directory has the same contract:
-each instance is a one-turn conversation whose `persona.profile` is the system message (the stated
-preferences), whose turn score is the instance score, with per-rubric scores beside it.
+Resuming is re-running here too, and the run directory has the ALOE contract: each instance is a
+one-turn conversation whose `persona.profile` is the system message (the stated preferences), whose
+turn score is the instance score, with per-rubric scores beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from aloe_bench.datasets.multifaceted import Instance, MultifacetedSet, load_multifaceted
 from aloe_bench.engine.config import RoleConfig
-from aloe_bench.engine.progress import TurnProgress
-from aloe_bench.engine.runner import (
-    RunRecorder,
-    check_output_dir,
-    open_cache,
-    recorder_for,
-    role_backends,
-    run_header,
-)
+from aloe_bench.engine.session import check_output_dir, config_hash, engine
+from aloe_bench.engine.task import run_task
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import RunResults
-from aloe_bench.log.results import ConversationRecord, TurnRecord
-from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend, BackendPool, ChatRequest, normalize_spec
-from aloe_bench.models.cache import CallCache
-from aloe_bench.models.roles import Role
+from aloe_bench.log.results import ConversationRecord
+from aloe_bench.models.backends import normalize_spec
 from aloe_bench.prompts import load_prompt
-from aloe_bench.scorers.rubric import JUDGE_PROMPT, PROTOCOL, RubricGrader, apply_grades, rubric_metrics
-from aloe_bench.seeds import request_seed
+from aloe_bench.scorers.rubric import JUDGE_PROMPT, PROTOCOL
 
 MODEL_MAX_NEW_TOKENS = 2048
 
@@ -91,8 +78,12 @@ class MultifacetedConfig:
 
     def config_hash(self) -> str:
         """Settings and the judge prompt's wording: resuming into a folder requires the same hash."""
-        blob = {**self.record(), "prompt_versions": {"judge": load_prompt(JUDGE_PROMPT).sha256}}
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+        return config_hash({**self.record(), "prompt_versions": {"judge": load_prompt(JUDGE_PROMPT).sha256}})
+
+    @property
+    def judges(self) -> list[RoleConfig]:
+        """The judge panel (one judge: a rubric run takes no panel)."""
+        return [self.judge]
 
     def default_output(self) -> Path:
         def slug(text: str) -> str:
@@ -115,130 +106,41 @@ def instance_record(instance: Instance) -> ConversationRecord:
 
 
 @dataclass
-class RubricRecorder(RunRecorder):
-    """The ALOE recorder with the rubric metrics in place of the per-turn curve."""
+class PreparedMultifaceted:
+    """A Multifaceted run that passed every input check: nothing loaded yet."""
 
-    repeats: int = 1
+    config: MultifacetedConfig
+    out: Path
+    dataset: MultifacetedSet
 
-    def metrics(self, with_ci: bool) -> dict[str, Any]:
-        return rubric_metrics(
-            self.conversations,
-            repeats=self.repeats,
-            seed=self.seed,
-            n_bootstrap=self.n_bootstrap if with_ci else 0,
-        )
+    @property
+    def items(self) -> int:
+        return len(self.dataset.instances)
+
+    def execute(self, *, progress: bool | None = None) -> RunResults:
+        return asyncio.run(self._run(progress))
+
+    async def _run(self, progress: bool | None) -> RunResults:
+        from aloe_bench.benchmarks.multifaceted import setup
+
+        async with engine(self.config.cache) as run_engine:
+            run = setup(self.config, self.dataset, run_engine, self.out)
+            results, _ = await run_task(run, self.out, progress_enabled=progress)
+            return results
 
 
-async def run_rubric_engine(
-    config: MultifacetedConfig,
-    dataset: MultifacetedSet,
-    *,
-    pool: BackendPool,
-    cache: CallCache | None,
-    out: Path | None,
-    progress_enabled: bool | None = None,
-    backends: Mapping[str, Backend] | None = None,
-) -> tuple[RunResults, list[ConversationRecord]]:
-    """Generation and rubric grading of `dataset` with the roles of `config`: (results, instances as
-    one-turn conversations). As `runner.run_engine`: `backends` replaces a role's backend by name
-    (the lm-eval interception hands in its LM as the model under test); the run directory is written
-    only when `out` is given."""
+def prepare_multifaceted(config: MultifacetedConfig, *, overwrite: bool = False) -> PreparedMultifaceted:
+    config.validate()
+    dataset = load_multifaceted(config.data).limit(config.limit)
     config = replace(config, data_sha256=dataset.sha256)
-    judge_prompt = load_prompt(JUDGE_PROMPT)
-    backend = role_backends(
-        pool, {"model": config.model, "judge": config.judge}, config.concurrency, backends
-    )
-    roles = {
-        "model": Role("model", backend["model"], cache),
-        "judge": Role(
-            "judge", backend["judge"], cache, prompt_version=judge_prompt.tag, priority=PRIORITY_BACKGROUND
-        ),
-    }
-    header = run_header(config, roles, {"judge": judge_prompt.record()}, dataset.record())
-    header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
-    conversations = [instance_record(i) for i in dataset.instances]
-    recorder = recorder_for(
-        roles,
-        RubricRecorder,
-        out=out,
-        header=header,
-        conversations=conversations,
-        turns=1,
-        seed=config.seed,
-        n_bootstrap=config.n_bootstrap,
-        repeats=config.judge_repeats,
-    )
-    progress = TurnProgress(len(conversations), 1, enabled=progress_enabled)
-    grader = RubricGrader(
-        roles["judge"],
-        config.judge.settings(int(judge_prompt.defaults["max_new_tokens"])),
-        reasks=config.judge_reasks,
-        repeats=config.judge_repeats,
-        seed=config.seed,
-        prompt=judge_prompt,
-    )
-    model_settings = config.model.settings(MODEL_MAX_NEW_TOKENS)
-
-    async def evaluate(conv: ConversationRecord, instance: Instance) -> None:
-        seed = request_seed(config.seed, instance.id, 1, "model")
-        reply = await roles["model"].generate_one(
-            ChatRequest(instance.model_messages(), model_settings.with_seed(seed))
-        )
-        if not reply.ok or reply.text is None:
-            conv.status, conv.error = "failed", f"model under test failed: {reply.error}"
-            progress.conversation_failed()
-            recorder.mark_dirty()
-            return
-        conv.turns = [TurnRecord(user=instance.prompt, assistant=reply.text)]
-        progress.turn_done(1)
-        recorder.mark_dirty()
-        apply_grades(conv.turns[0], await grader.grade(instance, reply.text))
-        conv.status = "complete"
-        progress.judged_one(1)
-        recorder.mark_dirty()
-
-    recorder.flush("running")
-    tasks = [
-        asyncio.create_task(evaluate(c, i)) for c, i in zip(conversations, dataset.instances, strict=True)
-    ]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:  # a fatal backend error or an interrupt: keep what finished
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        recorder.flush("interrupted")
-        raise
-    finally:
-        progress.close()
-    status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-    return recorder.flush(status), conversations
-
-
-async def _run_async(
-    config: MultifacetedConfig, out: Path, dataset: MultifacetedSet, progress_enabled: bool | None
-) -> RunResults:
-    cache = open_cache(config.cache)
-    pool = BackendPool()
-    try:
-        results, _ = await run_rubric_engine(
-            config, dataset, pool=pool, cache=cache, out=out, progress_enabled=progress_enabled
-        )
-        return results
-    finally:
-        await pool.aclose()
-        if cache is not None:
-            cache.close()
+    out = Path(config.output) if config.output else config.default_output()
+    check_output_dir(out, config.config_hash(), overwrite)
+    return PreparedMultifaceted(config, out, dataset)
 
 
 def run_multifaceted(
     config: MultifacetedConfig, *, overwrite: bool = False, progress: bool | None = None
 ) -> tuple[Path, RunResults]:
     """Run (or resume) Multifaceted Bench and return the run directory with its results."""
-    config.validate()
-    dataset = load_multifaceted(config.data).limit(config.limit)
-    config = replace(config, data_sha256=dataset.sha256)
-    out = Path(config.output) if config.output else config.default_output()
-    check_output_dir(out, config.config_hash(), overwrite)
-    results = asyncio.run(_run_async(config, out, dataset, progress))
-    return out, results
+    prepared = prepare_multifaceted(config, overwrite=overwrite)
+    return prepared.out, prepared.execute(progress=progress)

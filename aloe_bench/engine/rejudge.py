@@ -8,37 +8,32 @@ model under test and the simulated user. Judge calls go through the call cache: 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from aloe_bench import __version__
 from aloe_bench.engine.config import CONTROLS, RoleConfig
 from aloe_bench.engine.runner import (
-    RunRecorder,
     _now,
-    check_output_dir,
     judge_label,
     judge_role_names,
-    open_cache,
+    judge_scorer,
     panel_judges,
     panel_usage,
+    priced_roles,
+    pricing_record,
 )
+from aloe_bench.engine.session import check_output_dir, config_hash, engine
+from aloe_bench.engine.task import Hooks, Scorer, TaskRun, run_task
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import RunResults
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.metrics.trust import plan_line, planned_judge_calls
-from aloe_bench.metrics.validity import swap_map
-from aloe_bench.models.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.models.backends import PRIORITY_BACKGROUND
 from aloe_bench.models.roles import Role, Usage
-from aloe_bench.scorers.judge import JudgeStage, get_protocol
+from aloe_bench.scorers.judge import get_protocol
 
 
 def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
@@ -110,10 +105,24 @@ def _header(
     return {
         "aloe_bench_version": __version__,
         "label": run.label,
-        "config_hash": hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16],
+        "config_hash": config_hash(what),
         "config": config,
         "started": _now(),
     }
+
+
+class ReplayTranscripts:
+    """The re-judge's solver: nothing is generated; every answered turn goes to the scorer again."""
+
+    def __init__(self, hooks: Hooks, scorer: Scorer):
+        self.hooks, self.scorer = hooks, scorer
+
+    async def run(self, conversations: list[ConversationRecord]) -> None:
+        for conv in conversations:
+            for index, turn in enumerate(conv.turns):
+                if turn.assistant is not None:
+                    self.hooks.turn_done(conv, index)
+                    self.scorer.submit(conv, index)
 
 
 async def _rejudge_async(
@@ -130,22 +139,21 @@ async def _rejudge_async(
     batch: bool = False,
 ) -> RunResults:
     protocol = get_protocol(protocol_name)
-    cache = open_cache(cache_setting)
-    pool = BackendPool()
-    backends: list[Any] = []
-    try:
+    async with engine(cache_setting) as run_engine:
         names = judge_role_names(judges)
-        backends = [pool.get(j.spec, j.args) for j in judges]
+        backends: list[Any] = [run_engine.pool.get(j.spec, j.args) for j in judges]
+        closers = []
         if batch:  # through the Batch API; batches.json in the new run directory makes it resumable
             from aloe_bench.models.batch import BatchBackend
 
             out.mkdir(parents=True, exist_ok=True)
             backends[0] = BatchBackend(backends[0], out)
+            closers.append(backends[0].aclose)  # its pollers
         roles = {
             name: Role(
                 "judge",
                 b,
-                cache,
+                run_engine.cache,
                 prompt_version=protocol.prompt.tag,
                 priority=PRIORITY_BACKGROUND,
             )
@@ -159,56 +167,41 @@ async def _rejudge_async(
         turns = run.turns or max((len(c.turns) for c in conversations), default=0)
         seed = run.config.seed or 0
         n_bootstrap = run.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP
-        panel = panel_judges(judges, names, roles, protocol, cache, "swap" in controls)
-        # Nothing is generated: the model under test and the simulated user make no calls.
-        usage = {
-            "model": Usage(),
-            "simulator": Usage(),
-            "judge": roles["judge"].usage,
-            **{k: r.usage for k, r in panel_usage(roles, panel).items()},
-        }
-        recorder = RunRecorder(out, header, conversations, turns, seed, n_bootstrap, usage)
-        todo = [(c, i) for c in conversations for i, t in enumerate(c.turns) if t.assistant is not None]
-        if len(panel) > 1 or repeats > 1 or controls:
-            plan = planned_judge_calls(len(todo), len(panel), repeats, "swap" in controls)
-            print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
-        bar = tqdm(
-            total=len(todo), desc="judging", unit="turn", disable=None if progress is None else not progress
-        )
-
-        def on_judged(conv, index):
-            bar.update(1)
-            recorder.mark_dirty()
-
-        stage = JudgeStage(
-            None,
+        panel = panel_judges(judges, names, roles, protocol, run_engine.cache, "swap" in controls)
+        usage_roles = {"judge": roles["judge"], **panel_usage(roles, panel)}
+        # As `aloe-bench run` prices its roles; only the judges make calls here (the source run's
+        # model and simulated user stay unpriced: their recorded specs may be anything, even a
+        # local path, and they cost nothing in a re-judge).
+        prices = priced_roles({name: role.backend.spec for name, role in usage_roles.items()}, None)
+        header["pricing"] = pricing_record(prices)
+        scorer = judge_scorer(
             protocol,
+            panel,
+            conversations,
             reasks=reasks,
             seed=seed,
-            on_judged=on_judged,
-            panel=panel,
             repeats=repeats,
-            swap=swap_map(conversations) if "swap" in controls else None,
+            swap="swap" in controls,
+            turns_to_judge=sum(t.assistant is not None for c in conversations for t in c.turns),
         )
-        recorder.flush("running")
-        try:
-            for conv, index in todo:
-                stage.submit(conv, index)
-            await stage.drain()
-        except BaseException:
-            await stage.cancel()
-            recorder.flush("interrupted")
-            raise
-        finally:
-            bar.close()
-        status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-        return recorder.flush(status)
-    finally:
-        if batch and backends:
-            await backends[0].aclose()  # its pollers
-        await pool.aclose()
-        if cache is not None:
-            cache.close()
+
+        task_run = TaskRun(
+            header=header,
+            conversations=conversations,
+            # Nothing is generated: the model under test and the simulated user make no calls.
+            idle_usage={"model": Usage(), "simulator": Usage()},
+            usage_roles=usage_roles,
+            turns=turns,
+            seed=seed,
+            n_bootstrap=n_bootstrap,
+            scorer=scorer,
+            solver=ReplayTranscripts,
+            prices=prices,
+            batch_roles=frozenset({"judge"} if batch else ()),
+            closers=closers,
+        )
+        results, _ = await run_task(task_run, out, progress_enabled=progress)
+        return results
 
 
 def rejudge(

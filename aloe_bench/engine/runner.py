@@ -1,4 +1,6 @@
-"""One ALOE run, end to end: personas -> rollout -> judge -> metrics -> run directory.
+"""The ALOE run's recorder, results header and entry points (`prepare_run`/`execute_run`/
+`run_benchmark`); what the run does per conversation is the ALOE task (benchmarks/aloe.py), run by
+the one engine (engine/task.py `run_task`, engine/session.py).
 
 Resuming is re-running: every call goes through the call cache, so a re-run replays what finished
 (no model is even loaded when nothing is missing) and continues where the last one stopped.
@@ -7,25 +9,22 @@ Resuming is re-running: every call goes through the call cache, so a re-run repl
 from __future__ import annotations
 
 import asyncio
-import gc
-import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import numpy as np
 
 from aloe_bench import __version__
 from aloe_bench.datasets.personas import PersonaSet, load_persona_set
 from aloe_bench.engine.config import RoleConfig, RunConfig
-from aloe_bench.engine.progress import TurnProgress
-from aloe_bench.errors import UserInputError
+from aloe_bench.engine.session import RunStatus, check_output_dir, engine, previous_results
+from aloe_bench.engine.task import Hooks, Metrics, Scorer, TaskRun, run_task
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
 from aloe_bench.log.models import Reliability, RunResults, RunWarning, Validity
 from aloe_bench.log.provenance import machine, package_versions
@@ -34,7 +33,6 @@ from aloe_bench.log.results import (
     FORMAT_VERSION,
     RESULTS_FILE,
     ConversationRecord,
-    ensure_writable,
     load_run,
     score_matrix,
     write_conversations,
@@ -44,27 +42,18 @@ from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
 from aloe_bench.metrics.alignment import alignment_metrics
 from aloe_bench.metrics.trust import plan_line, planned_judge_calls, trust_sections
 from aloe_bench.metrics.validity import persona_key, swap_map
-from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend, BackendPool, normalize_spec
+from aloe_bench.models.backends import Backend, BackendPool, normalize_spec
 from aloe_bench.models.cache import CallCache
 from aloe_bench.models.cost import Price, batch_discount, role_prices, table_record
 from aloe_bench.models.roles import Role, Usage
 from aloe_bench.models.spec_names import portable_spec
-from aloe_bench.paths import default_call_cache
-from aloe_bench.prompts import load_prompt
-from aloe_bench.scorers.judge import JudgeStage, PanelJudge, get_protocol
-from aloe_bench.solvers.rollout import Rollout, RolloutSettings
+from aloe_bench.scorers.judge import JudgeStage, PanelJudge
 
 log = logging.getLogger(__name__)
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def open_cache(setting: str | None) -> CallCache | None:
-    if setting == "":
-        return None
-    return CallCache(Path(setting).expanduser() if setting else default_call_cache())
 
 
 def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -> Backend:
@@ -88,22 +77,6 @@ def role_backends(
         name: given[name] if name in given else role_backend(pool, config, concurrency)
         for name, config in roles.items()
     }
-
-
-def check_output_dir(out: Path, config_hash: str, overwrite: bool) -> None:
-    """Refuse to mix two different runs in one folder (the same run resumes)."""
-    ensure_writable(out)
-    existing = out / RESULTS_FILE
-    if existing.is_file() and not overwrite:
-        try:
-            previous = json.loads(existing.read_text()).get("config_hash")
-        except (OSError, json.JSONDecodeError):
-            previous = None
-        if previous != config_hash:
-            raise UserInputError(
-                f"{out} holds a different run (config hash {previous} != {config_hash}); "
-                "pass another --output, or --overwrite to replace it"
-            )
 
 
 @dataclass
@@ -131,6 +104,7 @@ class RunRecorder:
     batch_roles: frozenset[str] = frozenset()  # roles billed at the Batch API's discount
     interval_s: float = 2.0
     journaled: bool = False
+    metrics_of: Metrics | None = None  # the task's scorer's metrics; None: the ALOE curve AL(k)
     _last: float = field(default=0.0, init=False)
     _started: float = field(default_factory=time.perf_counter, init=False)
     _journal: Journal | None = field(default=None, init=False)
@@ -183,11 +157,8 @@ class RunRecorder:
 
     def _same_run_on_disk(self) -> bool:
         assert self.out is not None
-        try:
-            previous = json.loads((self.out / RESULTS_FILE).read_text()).get("config_hash")
-        except (OSError, json.JSONDecodeError):
-            return False
-        return previous == self.header.get("config_hash")
+        previous = previous_results(self.out)
+        return previous is not None and previous.get("config_hash") == self.header.get("config_hash")
 
     def _append(self, event: dict[str, Any]) -> None:
         if self._journal is not None:
@@ -228,7 +199,9 @@ class RunRecorder:
 
     # -- results ----------------------------------------------------------------------------------------
     def metrics(self, with_ci: bool) -> dict[str, Any]:
-        """The task's metrics over the conversations so far (other tasks override this)."""
+        """The task's metrics over the conversations so far: its scorer's, else the ALOE curve."""
+        if self.metrics_of is not None:
+            return self.metrics_of(self, with_ci)
         if self._journal is None:
             complete = [c for c in self.conversations if c.status == "complete"]
             scores = score_matrix(self.conversations, self.turns)
@@ -307,7 +280,7 @@ class RunRecorder:
             record["cost_usd"] = None  # an API model with no known price
         return record
 
-    def flush(self, status: str) -> RunResults:
+    def flush(self, status: RunStatus) -> RunResults:
         final = status != "running"
         if self.out is not None and self._journal is not None and final:
             self.bytes_written += self._journal.compact(self._current_conversations())
@@ -383,184 +356,6 @@ def run_header(
     }
 
 
-_Recorder = TypeVar("_Recorder", bound=RunRecorder)
-
-
-@overload
-def recorder_for(roles: Mapping[str, Role], **kwargs: Any) -> RunRecorder: ...
-
-
-@overload
-def recorder_for(roles: Mapping[str, Role], recorder: type[_Recorder], **kwargs: Any) -> _Recorder: ...
-
-
-def recorder_for(
-    roles: Mapping[str, Role], recorder: type[RunRecorder] = RunRecorder, **kwargs: Any
-) -> RunRecorder:
-    """A recorder (of class `recorder`) counting the usage of `roles` and the batching of their
-    (distinct) backends."""
-    backends = list({id(r.backend): r.backend for r in roles.values()}.values())
-    return recorder(
-        usage={name: r.usage for name, r in roles.items()},
-        backends=backends,
-        role_backends={name: r.backend for name, r in roles.items()},
-        **kwargs,
-    )
-
-
-async def run_engine(
-    config: RunConfig,
-    personas: PersonaSet,
-    *,
-    pool: BackendPool,
-    cache: CallCache | None,
-    out: Path | None,
-    progress_enabled: bool | None = None,
-    backends: Mapping[str, Backend] | None = None,
-    price_overrides: Mapping[str, Price] | None = None,
-    judge_batch: bool = False,
-) -> tuple[RunResults, list[ConversationRecord]]:
-    """Rollout and judging of `personas` with the roles of `config`: (results, conversations).
-
-    `backends` replaces the backend of a role by name (the lm-eval interception hands in the LM it
-    was called on as the model under test); the run directory is written only when `out` is given."""
-    protocol = get_protocol(config.protocol)
-    simulator_prompt = load_prompt("simulator.yaml")
-    explicit_prompt = load_prompt("model_explicit.yaml") if config.persona_disclosure == "system" else None
-    judge_names = judge_role_names(config.judges)
-    backend = role_backends(
-        pool,
-        {
-            "model": config.model,
-            "simulator": config.simulator,
-            **{name: judge for name, judge in zip(judge_names, config.judges, strict=True)},
-        },
-        config.concurrency,
-        backends,
-    )
-    if judge_batch:  # the judge goes through the Batch API; its ids are kept in the run directory
-        from aloe_bench.models.batch import BatchBackend
-
-        backend["judge"] = BatchBackend(backend["judge"], out)  # type: ignore[arg-type]
-    judge_roles = {
-        name: Role(
-            "judge",  # the cache key's role: one judge's calls are the same whatever the panel
-            backend[name],
-            cache,
-            prompt_version=protocol.prompt.tag,
-            priority=PRIORITY_BACKGROUND,
-        )
-        for name in judge_names
-    }
-    roles = {
-        "model": Role("model", backend["model"], cache),
-        "simulator": Role("simulator", backend["simulator"], cache, prompt_version=simulator_prompt.tag),
-        "judge": judge_roles[judge_names[0]],
-    }
-    prompts = {"simulator": simulator_prompt.record(), "judge": protocol.prompt.record()}
-    if explicit_prompt is not None:
-        prompts["model_system"] = explicit_prompt.record()
-        roles["model"].prompt_version = explicit_prompt.tag
-    header = run_header(config, roles, prompts, persona_set_record(personas))
-    for record, name in zip(header["config"].get("judges", []), judge_names, strict=False):
-        record["backend"] = judge_roles[name].backend.describe()
-        record["label"] = judge_label(config.judges, judge_names.index(name))
-    if explicit_prompt is not None:  # templates without a system role get the persona folded in
-        header["config"]["model"]["system_role"] = roles["model"].backend.system_role()
-
-    conversations = epoch_conversations(personas, config.epochs)
-    panel = panel_judges(config.judges, judge_names, judge_roles, protocol, cache, "swap" in config.controls)
-    usage_roles = {**roles, **panel_usage(judge_roles, panel)}
-    recorder = recorder_for(
-        usage_roles,
-        out=out,
-        header=header,
-        conversations=conversations,
-        turns=config.turns,
-        seed=config.seed,
-        n_bootstrap=config.n_bootstrap,
-        journaled=out is not None,
-        prices=_priced_roles(
-            {
-                "model": config.model.spec,
-                "simulator": config.simulator.spec,
-                **{n: r.backend.spec for n, r in usage_roles.items() if n.startswith("judge")},
-            },
-            price_overrides,
-        ),
-        batch_roles=frozenset({"judge"} if judge_batch else ()),
-    )
-    header["pricing"] = {
-        "table": table_record(),
-        "roles": {
-            r: p and {"input": p.input, "output": p.output, "source": p.source}
-            for r, p in recorder.prices.items()
-        },
-    }
-    to_judge = recorder.restore()  # an earlier attempt's turns come back from the run directory
-    progress = TurnProgress(len(conversations), config.turns, enabled=progress_enabled)
-
-    def on_judged(conv, index):
-        progress.judged_one(index + 1)
-        recorder.judged(conv, index)
-
-    judge_stage = JudgeStage(
-        None,
-        protocol,
-        reasks=config.judge_reasks,
-        seed=config.seed,
-        on_judged=on_judged,
-        panel=panel,
-        repeats=config.judge_repeats,
-        swap=swap_map(conversations) if "swap" in config.controls else None,
-    )
-    if len(panel) > 1 or config.judge_repeats > 1 or config.controls:
-        plan = planned_judge_calls(
-            len(conversations) * config.turns, len(panel), config.judge_repeats, "swap" in config.controls
-        )
-        print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
-
-    def on_progress(event, conv, k):
-        if event == "turn":
-            progress.turn_done(k)
-            recorder.turn_done(conv, k - 1)
-        else:
-            progress.conversation_failed()
-            recorder.failed(conv)
-
-    rollout = Rollout(
-        simulator=roles["simulator"],
-        model=roles["model"],
-        simulator_prompt=simulator_prompt,
-        settings=RolloutSettings(
-            turns=config.turns,
-            seed=config.seed,
-            simulator=config.simulator.settings(int(simulator_prompt.defaults.get("max_new_tokens", 300))),
-            model=config.model.settings(2048),
-            simulator_retries=config.simulator_retries,
-        ),
-        judge_turn=judge_stage.submit,
-        model_system_prompt=explicit_prompt,
-        on_progress=on_progress,
-    )
-    recorder.flush("running")
-    try:
-        for conv, index in to_judge:
-            judge_stage.submit(conv, index)
-        await rollout.run(conversations)
-        await judge_stage.drain()
-    except BaseException:
-        await judge_stage.cancel()
-        recorder.flush("interrupted")
-        raise
-    finally:
-        progress.close()
-        if judge_batch:
-            await roles["judge"].backend.aclose()  # its pollers; the wrapped client is the pool's
-    status = "complete" if all(c.status == "complete" for c in conversations) else "incomplete"
-    return recorder.flush(status), conversations
-
-
 def judge_label(judges: Sequence[RoleConfig], index: int) -> str:
     """How results name judge `index` of the panel: its spec (with #N when a spec repeats)."""
     specs = [normalize_spec(j.spec) for j in judges]
@@ -594,6 +389,48 @@ def panel_judges(
     return panel
 
 
+def pricing_record(prices: Mapping[str, Price | None]) -> dict[str, Any]:
+    """results.json `pricing`: the price table used and each priced role's price (None: unknown)."""
+    return {
+        "table": table_record(),
+        "roles": {
+            r: p and {"input": p.input, "output": p.output, "source": p.source} for r, p in prices.items()
+        },
+    }
+
+
+def judge_scorer(
+    protocol: Any,
+    panel: Sequence[PanelJudge],
+    conversations: list[ConversationRecord],
+    *,
+    reasks: int,
+    seed: int,
+    repeats: int,
+    swap: bool,
+    turns_to_judge: int,
+) -> Callable[[Hooks], Scorer]:
+    """The judge stage as a run's scorer (a panel, repeats, the swap control); announces the calls
+    it plans on stderr when a panel, repeats or a control multiply them."""
+    if len(panel) > 1 or repeats > 1 or swap:
+        plan = planned_judge_calls(turns_to_judge, len(panel), repeats, swap)
+        print(f"aloe-bench: {plan_line(plan)}", file=sys.stderr)
+
+    def make(hooks: Hooks) -> Scorer:
+        return JudgeStage(
+            None,
+            protocol,
+            reasks=reasks,
+            seed=seed,
+            on_judged=hooks.judged,
+            panel=panel,
+            repeats=repeats,
+            swap=swap_map(conversations) if swap else None,
+        )
+
+    return make
+
+
 def panel_usage(judge_roles: Mapping[str, Role], panel: Sequence[PanelJudge]) -> dict[str, Role]:
     """The usage keys judges add: `judge:LABEL` per panel member after the first, and
     `judge:LABEL:swap` for every judge's swap-control calls (the sum over keys is the total)."""
@@ -622,7 +459,7 @@ def epoch_conversations(personas: PersonaSet, epochs: int) -> list[ConversationR
     ]
 
 
-def _priced_roles(specs: Mapping[str, str], overrides: Mapping[str, Price] | None) -> dict[str, Price | None]:
+def priced_roles(specs: Mapping[str, str], overrides: Mapping[str, Price] | None) -> dict[str, Price | None]:
     """The price of each API role (None: no known price); in-process roles are left out. A panel
     judge (`judge:LABEL`) and its swap-control calls (`judge:LABEL:swap`) take the judge's override."""
     overrides = dict(overrides or {})
@@ -635,45 +472,6 @@ def _priced_roles(specs: Mapping[str, str], overrides: Mapping[str, Price] | Non
     }
 
 
-@contextmanager
-def _gc_for_a_long_run() -> Iterator[None]:
-    """Fewer garbage collections while the engine runs (restored after). Measured on
-    benchmarks/scale.py at 1,000 x 10, --concurrency 512: the cyclic GC took ~15 s of a 58 s run,
-    mostly full collections re-scanning every object imported at startup (torch, numpy, scipy) and
-    every live conversation. Frozen startup objects are never scanned; a larger first generation
-    collects young objects a tenth as often. Cycles are still collected, only later."""
-    gc.collect()
-    gc.freeze()
-    before = gc.get_threshold()
-    gc.set_threshold(10_000, 20, 20)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
-async def _run_async(prepared: PreparedRun, progress_enabled: bool | None) -> RunResults:
-    cache = open_cache(prepared.config.cache)
-    try:
-        with _gc_for_a_long_run():
-            results, _ = await run_engine(
-                prepared.config,
-                prepared.personas,
-                pool=prepared.pool,
-                cache=cache,
-                out=prepared.out,
-                progress_enabled=progress_enabled,
-                price_overrides=prepared.prices,
-                judge_batch=prepared.judge_batch,
-            )
-        return results
-    finally:
-        await prepared.pool.aclose()
-        if cache is not None:
-            cache.close()
-
-
 @dataclass
 class PreparedRun:
     """A run that passed every input check: nothing loaded yet, nothing written but the folder."""
@@ -684,10 +482,43 @@ class PreparedRun:
     pool: BackendPool
     prices: dict[str, Price] = field(default_factory=dict)  # --price overrides, by role
     judge_batch: bool = False  # --judge-batch
+    # How the run is set up (benchmarks/aloe.py `setup` when None): a task built on ALOE's
+    # rollout passes its own, e.g. one that puts another scorer in place of the judge stage.
+    setup: Callable[..., TaskRun] | None = None
+
+    @property
+    def items(self) -> int:
+        return len(self.personas.personas) * self.config.epochs
+
+    def execute(self, *, progress: bool | None = None) -> RunResults:
+        return asyncio.run(self._run(progress))
+
+    async def _run(self, progress: bool | None) -> RunResults:
+        from aloe_bench.benchmarks import aloe
+
+        setup = self.setup or aloe.setup
+        async with engine(self.config.cache, self.pool) as run_engine:
+            run = setup(
+                self.config,
+                self.personas,
+                run_engine,
+                self.out,
+                price_overrides=self.prices,
+                judge_batch=self.judge_batch,
+            )
+            results, _ = await run_task(run, self.out, progress_enabled=progress)
+            return results
 
 
-def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
-    """Every check that can fail on bad input, before any model is loaded or any result written."""
+def prepare_run(
+    config: RunConfig,
+    *,
+    overwrite: bool = False,
+    prices: Mapping[str, Price] | None = None,
+    judge_batch: bool = False,
+) -> PreparedRun:
+    """Every check that can fail on bad input, before any model is loaded or any result written
+    (`prices`: --price overrides by role; `judge_batch`: --judge-batch)."""
     config.validate()
     out = Path(config.output) if config.output else config.default_output()
     personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
@@ -695,11 +526,11 @@ def prepare_run(config: RunConfig, *, overwrite: bool = False) -> PreparedRun:
     for role in (config.model, config.simulator, *config.judges):
         role_backend(pool, role, config.concurrency)  # unknown providers, missing paths, missing extras
     check_output_dir(out, config.config_hash(), overwrite)
-    return PreparedRun(config, out, personas, pool)
+    return PreparedRun(config, out, personas, pool, dict(prices or {}), judge_batch)
 
 
 def execute_run(prepared: PreparedRun, *, progress: bool | None = None) -> RunResults:
-    return asyncio.run(_run_async(prepared, progress))
+    return prepared.execute(progress=progress)
 
 
 def run_benchmark(

@@ -1,24 +1,21 @@
-"""Task definitions shared with lm-eval: one YAML per task in the `tasks/` suite.
+"""Task files shared with lm-eval: one YAML per task in the `tasks/` suite.
 
 lm-eval reads the YAML as an ordinary task; aloe-bench reads the ALOE settings from its `metadata`
 block (persona set, turns, judge protocol, simulated-user and judge specs...), so a task name means
-the same thing in both harnesses. Command-line flags override what the task sets.
+the same thing in both harnesses. `metadata.aloe.kind` names the task definition (engine/task.py's
+registry: `aloe` by default, `multifaceted`, or a module's dotted name); command-line flags
+override what the task sets.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from aloe_bench.engine.config import RoleConfig, RunConfig
+from aloe_bench.engine.task import BUILTIN, Task, get_task
 from aloe_bench.errors import UserInputError
-from aloe_bench.models.role_settings import judge_panel, role_config
-
-if TYPE_CHECKING:
-    from aloe_bench.engine.multifaceted import MultifacetedConfig
 
 
 def tasks_dir() -> Path:
@@ -95,24 +92,6 @@ def load_task_settings(name: str) -> tuple[str, dict[str, Any]]:
     return task_settings_from_file(find_task(name))
 
 
-# RunConfig fields a task (or a command-line flag) may set, with their types.
-RUN_FIELDS: dict[str, type] = {
-    "personas": str,
-    "data_dir": str,
-    "limit": int,
-    "turns": int,
-    "seed": int,
-    "protocol": str,
-    "persona_disclosure": str,
-    "judge_reasks": int,
-    "simulator_retries": int,
-    "concurrency": int,
-    "n_bootstrap": int,
-    "judge_repeats": int,
-    "epochs": int,
-}
-
-
 def controls_setting(task_name: str | None, task: dict[str, Any], flags: Any) -> tuple[str, ...]:
     """Validity controls from `--controls a,b` (or the task's `controls`: a list or a string)."""
     value = getattr(flags, "controls", None)
@@ -124,68 +103,18 @@ def controls_setting(task_name: str | None, task: dict[str, Any], flags: Any) ->
     return tuple(sorted({str(v).strip() for v in items if str(v).strip()}))
 
 
-_ROLE_KEYS = {
-    *(f"{role}{suffix}" for role in ("model", "simulator", "judge") for suffix in ("", "_args")),
-    *(
-        f"{role}_{knob}"
-        for role in ("simulator", "judge")
-        for knob in ("max_new_tokens", "temperature", "top_p")
-    ),
-    "max_new_tokens",  # the model under test's
-    "temperature",
-    "top_p",
-}
-# Only the lm-eval path reads these (`aloe-bench run` has --cache and --output flags).
-_RUNTIME_KEYS = {"cache"}
-_TRUST_KEYS = {"controls"}
-
-# Settings of Multifaceted Bench tasks (kind: multifaceted): one reply per instance, no simulated user.
-MULTIFACETED_FIELDS: dict[str, type] = {
-    "data": str,
-    "limit": int,
-    "seed": int,
-    "judge_reasks": int,
-    "judge_repeats": int,
-    "concurrency": int,
-    "n_bootstrap": int,
-}
-_MULTIFACETED_ROLE_KEYS = {k for k in _ROLE_KEYS if not k.startswith("simulator")}
-KIND_NAMES = {"aloe": "ALOE", "multifaceted": "Multifaceted"}
-KNOWN_SETTINGS = {
-    "aloe": {*RUN_FIELDS, *_ROLE_KEYS, *_RUNTIME_KEYS, *_TRUST_KEYS},
-    "multifaceted": {*MULTIFACETED_FIELDS, *_MULTIFACETED_ROLE_KEYS, *_RUNTIME_KEYS},
-}
-
-
-# What a task is, by `metadata.aloe.kind`: an ALOE conversation task (the default) or Multifaceted Bench.
-KINDS = ("aloe", "multifaceted")
-
-
-def task_kind(task_name: str | None, settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(the task's kind, its settings without `kind`)."""
+def task_kind(task_name: str | None, settings: dict[str, Any]) -> tuple[Task, dict[str, Any]]:
+    """(the task's definition, by its `kind`; its settings without `kind`)."""
     settings = dict(settings)
     kind = settings.pop("kind", "aloe")
-    if kind not in KINDS:
-        raise UserInputError(f"task {task_name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-    return kind, settings
+    return get_task(str(kind), task_name), settings
 
 
 def foreign_settings(kind: str, settings: dict[str, Any]) -> list[str]:
-    """The settings that another kind of task takes and `kind` does not."""
-    own = KNOWN_SETTINGS.get(kind, set())
-    others = set().union(*(known for k, known in KNOWN_SETTINGS.items() if k != kind))
+    """The settings that another (built-in) kind of task takes and `kind` does not."""
+    own = get_task(kind).known_keys
+    others = set().union(*(get_task(k).known_keys for k in BUILTIN if k != kind))
     return sorted(k for k in settings if k not in own and k in others)
-
-
-def check_task_settings(task_name: str | None, settings: dict[str, Any], kind: str = "aloe") -> None:
-    """A misspelt setting must not be ignored silently."""
-    known = KNOWN_SETTINGS[kind]
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise UserInputError(
-            f"task {task_name}: unknown {KIND_NAMES[kind]} setting(s) {', '.join(unknown)} in metadata.aloe; "
-            f"known: {', '.join(sorted(known))}"
-        )
 
 
 def typed_settings(
@@ -206,62 +135,7 @@ def typed_settings(
     return values
 
 
-def build_run_config(
-    task_name: str | None,
-    task: dict[str, Any],
-    flags: Any = None,
-    *,
-    model: RoleConfig | None = None,
-    **fields: Any,
-) -> RunConfig:
-    """The run a task means: its settings, overridden by command-line `flags` (an argparse
-    namespace; absent attributes count as unset); `model` replaces the model-under-test role."""
-    check_task_settings(task_name, task)
-    flags = flags if flags is not None else argparse.Namespace()
-    values = typed_settings(task_name, task, flags, RUN_FIELDS)
-    panel = judge_panel(flags, task, "embedded")
-    config = RunConfig(
-        model=model or role_config(flags, "model", task, None),
-        simulator=role_config(flags, "simulator", task, "embedded"),
-        judge=panel[0],
-        extra_judges=panel[1:],
-        controls=controls_setting(task_name, task, flags),
-        task=task_name,
-        **values,
-        **fields,
-    )
-    config.validate()
-    return config
-
-
-def build_multifaceted_config(
-    task_name: str | None,
-    task: dict[str, Any],
-    flags: Any = None,
-    *,
-    model: RoleConfig | None = None,
-    **fields: Any,
-) -> MultifacetedConfig:
-    """As `build_run_config`, for a Multifaceted task (settings without `kind`)."""
-    from aloe_bench.engine.multifaceted import MultifacetedConfig
-
-    check_task_settings(task_name, task, "multifaceted")
-    flags = flags if flags is not None else argparse.Namespace()
-    config = MultifacetedConfig(
-        model=model or role_config(flags, "model", task, None),
-        judge=role_config(flags, "judge", task, "embedded"),
-        task=task_name,
-        **typed_settings(task_name, task, flags, MULTIFACETED_FIELDS),
-        **fields,
-    )
-    config.validate()
-    return config
-
-
-def build_task_config(
-    task_name: str | None, settings: dict[str, Any], **kwargs: Any
-) -> RunConfig | MultifacetedConfig:
+def build_task_config(task_name: str | None, settings: dict[str, Any], **kwargs: Any) -> Any:
     """The run a task means, whatever its kind (`kind` read from its settings)."""
-    kind, settings = task_kind(task_name, settings)
-    build = build_multifaceted_config if kind == "multifaceted" else build_run_config
-    return build(task_name, settings, **kwargs)
+    task, settings = task_kind(task_name, settings)
+    return task.config(task_name, settings, **kwargs)

@@ -9,12 +9,11 @@ reproducible on its own and the same persona opens the same way for every model.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aloe_bench.errors import BackendFatalError
+from aloe_bench.concurrency import each_item
 from aloe_bench.log.results import ConversationRecord, TurnRecord
 from aloe_bench.models.backends import ChatRequest, GenerationSettings
 from aloe_bench.models.roles import Role
@@ -101,7 +100,7 @@ class Rollout:
         model: Role,
         simulator_prompt: PromptTemplate,
         settings: RolloutSettings,
-        judge_turn: Callable[[ConversationRecord, int], asyncio.Future | None] | None = None,
+        judge_turn: Callable[[ConversationRecord, int], object] | None = None,
         model_system_prompt: PromptTemplate | None = None,
         on_progress: Callable[[str, ConversationRecord, int], None] | None = None,
     ):
@@ -169,11 +168,4 @@ class Rollout:
         conv.status = "complete"
 
     async def run(self, conversations: list[ConversationRecord]) -> None:
-        tasks = [asyncio.create_task(self.converse(c)) for c in conversations if c.status == "running"]
-        try:
-            await asyncio.gather(*tasks)
-        except BackendFatalError:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await each_item(self.converse(c) for c in conversations if c.status == "running")

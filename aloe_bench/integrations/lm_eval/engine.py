@@ -13,12 +13,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aloe_bench.datasets.multifaceted import HF_DATASET, MultifacetedSet
-from aloe_bench.datasets.personas import PersonaSet
-from aloe_bench.engine.multifaceted import MultifacetedConfig, run_rubric_engine
-from aloe_bench.engine.runner import open_cache, run_engine
+from aloe_bench.engine.session import engine
+from aloe_bench.engine.task import get_task, run_task
 from aloe_bench.integrations.lm_eval.requests import AloeRequest, encode_transcript
-from aloe_bench.log.models import RubricMetrics, RunResults
+from aloe_bench.log.models import RunResults
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.backends.lmeval_backend import LMEvalBackend, refuse_data_parallel
@@ -26,7 +24,6 @@ from aloe_bench.models.backends.lmeval_backend import LMEvalBackend, refuse_data
 log = logging.getLogger("lm_eval.aloe")  # lm-eval's logger: shown with lm-eval's own messages
 
 _NOT_PER_SAMPLE = ("packages", "machine")  # lm-eval records its own environment
-_ITEM = {"aloe": "conversation", "multifaceted": "instance"}
 
 
 def _run(coroutine_factory) -> Any:
@@ -41,14 +38,11 @@ def _run(coroutine_factory) -> Any:
 
 def _summary(request: AloeRequest, results: RunResults) -> str:
     usage = "; ".join(f"{role} {u.calls} calls/{u.cached} cached" for role, u in results.usage.items())
-    m = results.metrics
-    if isinstance(m, RubricMetrics):
-        scored = f"Multifaceted {request.task}: {m.instances} instances scored"
-        score = f"score {m.score}"
-    else:
-        scored = f"ALOE {request.task}: {m.conversations} conversations scored"
-        score = f"AVG {m.avg}"
-    return f"{scored}, {m.failed} failed, {score}; {usage}"
+    task = get_task(request.kind, request.task)
+    label, key = task.headline
+    m = results.metrics.to_dict()  # a task's metrics may hold keys of its own (its headline)
+    scored = f"{task.title} {request.task}: {m.get(task.item + 's', 0)} {task.item}s scored"
+    return f"{scored}, {m.get('failed', 0)} failed, {label} {m.get(key)}; {usage}"
 
 
 async def _run_group(
@@ -57,23 +51,10 @@ async def _run_group(
     """One run, as `aloe-bench run` would do it for these personas or instances, writing nothing."""
     first = requests[0]
     config = first.run_config(backend.spec)
-    cache = open_cache(config.cache)
-    try:
-        if isinstance(config, MultifacetedConfig):
-            instances = [r.instance for r in requests if r.instance is not None]
-            dataset = MultifacetedSet(config.data or HF_DATASET, "lm-eval requests", instances)
-            return await run_rubric_engine(
-                config, dataset, pool=pool, cache=cache, out=None, backends={"model": backend}
-            )
-        personas = PersonaSet(
-            config.personas, [r.persona for r in requests if r.persona is not None], source="lm-eval requests"
-        )
-        return await run_engine(
-            config, personas, pool=pool, cache=cache, out=None, backends={"model": backend}
-        )
-    finally:
-        if cache is not None:
-            cache.close()
+    task = get_task(first.kind, first.task)
+    async with engine(config.cache, pool, close_pool=False) as group_engine:
+        run = task.setup(config, [r.item for r in requests], group_engine, None, {"model": backend})
+        return await run_task(run, None)
 
 
 def run_requests(lm: Any, requests: list[AloeRequest]) -> list[str]:
@@ -95,7 +76,7 @@ def run_requests(lm: Any, requests: list[AloeRequest]) -> list[str]:
                 for conv in conversations:
                     if conv.status == "failed":
                         log.warning(
-                            "%s: %s %s failed: %s", first.task, _ITEM[first.kind], conv.id, conv.error
+                            "%s: %s %s failed: %s", first.task, get_task(first.kind).item, conv.id, conv.error
                         )
                 run = {k: v for k, v in results.config.to_dict().items() if k not in _NOT_PER_SAMPLE}
                 for i, conv in zip(indices, conversations, strict=True):

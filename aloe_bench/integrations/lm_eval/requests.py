@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aloe_bench.datasets.multifaceted import Instance
 from aloe_bench.datasets.personas import Persona
-from aloe_bench.engine.config import RoleConfig, RunConfig
+from aloe_bench.engine.config import RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.results import ConversationRecord
-
-if TYPE_CHECKING:
-    from aloe_bench.engine.multifaceted import MultifacetedConfig
 
 OPEN, CLOSE = "<<ALOE-REQUEST>>", "<</ALOE-REQUEST>>"
 _REQUEST = re.compile(re.escape(OPEN) + r"(.*?)" + re.escape(CLOSE), re.S)
@@ -49,13 +46,22 @@ class AloeRequest:
 
     @property
     def kind(self) -> str:
-        return "multifaceted" if self.instance is not None else "aloe"
+        """The task definition's kind, as the task's settings name it."""
+        return str(self.settings.get("kind", "aloe"))
+
+    @property
+    def item(self) -> Persona | Instance:
+        """What this request evaluates (a persona or a Multifaceted instance)."""
+        item = self.instance if self.instance is not None else self.persona
+        if item is None:
+            raise UserInputError(f"task {self.task}: an ALOE request without a persona or an instance")
+        return item
 
     def group_key(self) -> str:
         """Requests that form one run: same task, settings and generation."""
         return json.dumps([self.task, self.settings, self.gen_kwargs], sort_keys=True, default=str)
 
-    def run_config(self, model_spec: str) -> RunConfig | MultifacetedConfig:
+    def run_config(self, model_spec: str) -> Any:
         built = _BUILT_WITH.get(self.task)
         if built is not None and built != self.settings:
             raise UserInputError(
@@ -141,8 +147,8 @@ def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) 
 
 def task_run_config(
     task: str, settings: dict[str, Any], model_spec: str, gen_kwargs: dict[str, Any] | None = None
-) -> RunConfig | MultifacetedConfig:
-    """The run the task's settings mean (ALOE or Multifaceted, by `kind`), the lm-eval LM as model."""
+) -> Any:
+    """The run the task's settings mean (the config of its kind's definition), the lm-eval LM as model."""
     from aloe_bench.engine.tasks import build_task_config
 
     return build_task_config(

@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from aloe_bench.datasets.multifaceted import load_multifaceted
-from aloe_bench.datasets.personas import load_persona_set
-from aloe_bench.engine.config import RunConfig
-from aloe_bench.engine.multifaceted import MultifacetedConfig
-from aloe_bench.engine.tasks import foreign_settings, task_settings_from_file
+from aloe_bench.datasets.multifaceted import Instance
+from aloe_bench.datasets.personas import Persona
+from aloe_bench.engine.tasks import foreign_settings, task_kind, task_settings_from_file
 from aloe_bench.integrations.lm_eval import intercept
 from aloe_bench.integrations.lm_eval.requests import (
     decode_transcript,
@@ -60,41 +58,21 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
     intercept.install()
     name, settings = task_settings(metadata)
     config = task_run_config(name, settings, "lmeval/model")  # validates the settings before any call
-    if isinstance(config, MultifacetedConfig):
-        rows = _instance_docs(name, config, settings)
-    else:
-        rows = _persona_docs(name, config, settings)
+    task, _ = task_kind(name, settings)
+    rows = [
+        {**_doc_fields(item), "aloe_request": encode_request(name, item, settings)}
+        for item in task.dataset(config)
+    ]
     remember_settings(name, settings)
     return {"test": datasets.Dataset.from_list(rows)}
 
 
-def _persona_docs(name: str, config: RunConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
-    personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)
-    return [
-        {
-            "id": p.id,
-            "profile": p.profile,
-            "personality": p.personality,
-            "aloe_request": encode_request(name, p, settings),
-        }
-        for p in personas.personas
-    ]
-
-
-def _instance_docs(name: str, config: MultifacetedConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Multifaceted Bench rows from the same loader as `aloe-bench run` (`data`: sample, a file or
-    folder, or the Hugging Face dataset)."""
-    dataset = load_multifaceted(config.data).limit(config.limit)
-    return [
-        {
-            "id": i.id,
-            "source": i.source,
-            "system": i.system,
-            "prompt": i.prompt,
-            "aloe_request": encode_request(name, i, settings),
-        }
-        for i in dataset.instances
-    ]
+def _doc_fields(item: Persona | Instance) -> dict[str, Any]:
+    """What lm-eval shows of one item: a persona, or a Multifaceted instance (same loaders as
+    `aloe-bench run`: persona sets; `data`: sample, a file or folder, or the Hugging Face dataset)."""
+    if isinstance(item, Instance):
+        return {"id": item.id, "source": item.source, "system": item.system, "prompt": item.prompt}
+    return {"id": item.id, "profile": item.profile, "personality": item.personality}
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from aloe_bench.log.results import (
     write_text_atomic,
 )
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.models.backends import PRIORITY_BACKGROUND, BackendPool
+from aloe_bench.models.backends import PRIORITY_BACKGROUND
 from aloe_bench.prompts import load_prompt
 from aloe_bench.scorers.audit.checks import RoleChecks, advice_flags, asks_for_advice, instruction_text
 from aloe_bench.scorers.audit.facts import FactBook
@@ -110,7 +110,8 @@ async def _audit_conversation(
 
 
 async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[ConversationAudit], dict[str, Any]]:
-    from aloe_bench.engine.runner import open_cache, role_backend
+    from aloe_bench.engine.runner import role_backend
+    from aloe_bench.engine.session import engine
     from aloe_bench.models.roles import Role
 
     embedder, matcher_note = (None, "") if options.auditor else make_embedder(options.embedder)
@@ -130,13 +131,11 @@ async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[Conversati
         )
         return audits, info
     prompt = load_prompt(PROMPT_FILE)
-    cache = open_cache(options.cache)
-    pool = BackendPool()
-    try:
+    async with engine(options.cache) as run_engine:
         role = Role(
             "auditor",
-            role_backend(pool, options.auditor, options.concurrency),
-            cache,
+            role_backend(run_engine.pool, options.auditor, options.concurrency),
+            run_engine.cache,
             prompt_version=prompt.tag,
             priority=PRIORITY_BACKGROUND,
         )
@@ -168,10 +167,6 @@ async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[Conversati
         )
         info["facts_method"] = book.method
         return audits, info
-    finally:
-        await pool.aclose()
-        if cache is not None:
-            cache.close()
 
 
 def audit_run(
