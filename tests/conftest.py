@@ -15,6 +15,11 @@ SHARED_ALOE = Path(os.environ.get("ALOE_SHARED_DATA", REPO.parent / "shared" / "
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Under pytest-xdist (`pytest -n 2`, the README's test command) every worker and the processes it
+# starts get one torch thread: two workers each with a thread per core would oversubscribe the
+# cores, which slows OpenMP spin-waits by an order of magnitude. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

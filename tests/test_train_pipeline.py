@@ -31,7 +31,7 @@ def run_pipeline(work: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"},
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},  # threads: as the suite runs (conftest)
     )
 
 
