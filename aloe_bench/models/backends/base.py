@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import heapq
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -242,18 +243,27 @@ class BatchingBackend(Backend):
             self._worker = None
 
 
-class PrioritySemaphore:
-    """Bounded concurrency where waiting critical-path requests go before background ones (judging)."""
+class PriorityGate:
+    """Slots granted in priority order: waiting critical-path requests go before background ones
+    (judging), then first come, first served. Subclasses say when a slot is free (`_free`); the
+    fixed-size `PrioritySemaphore` and the adaptive limiter of `ratelimit.py` share this queue."""
 
-    def __init__(self, value: int):
-        self._value = value
+    def __init__(self) -> None:
+        self.in_use = 0
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._seq = 0
 
-    async def acquire(self, priority: int = PRIORITY_CRITICAL) -> None:
-        if self._value > 0 and not self._waiters:
-            self._value -= 1
-            return
+    def _free(self) -> bool:
+        raise NotImplementedError
+
+    def _take(self) -> None:
+        self.in_use += 1
+
+    async def acquire(self, priority: int = PRIORITY_CRITICAL) -> float:
+        """Take a slot; returns the (monotonic) time it was granted."""
+        if self._free() and not self._waiters:
+            self._take()
+            return time.monotonic()
         fut = asyncio.get_running_loop().create_future()
         self._seq += 1
         heapq.heappush(self._waiters, (priority, self._seq, fut))
@@ -263,19 +273,34 @@ class PrioritySemaphore:
             if fut.done() and not fut.cancelled():
                 self.release()  # granted just as we were cancelled: hand the slot on
             raise
+        return time.monotonic()
 
     def release(self) -> None:
-        while self._waiters:
+        self.in_use -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._free():
             _, _, fut = heapq.heappop(self._waiters)
             if not fut.done():
+                self._take()
                 fut.set_result(None)
-                return
-        self._value += 1
 
     @contextlib.asynccontextmanager
-    async def slot(self, priority: int = PRIORITY_CRITICAL):
+    async def slot(self, priority: int = PRIORITY_CRITICAL) -> AsyncIterator[None]:
         await self.acquire(priority)
         try:
             yield
         finally:
             self.release()
+
+
+class PrioritySemaphore(PriorityGate):
+    """Bounded concurrency (at most `value` slots) in priority order."""
+
+    def __init__(self, value: int):
+        super().__init__()
+        self.value = value
+
+    def _free(self) -> bool:
+        return self.in_use < self.value

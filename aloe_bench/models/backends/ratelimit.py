@@ -15,15 +15,13 @@ new requests to it until the time it names.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import heapq
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from aloe_bench.models.backends.base import PRIORITY_CRITICAL
+from aloe_bench.models.backends.base import PriorityGate
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -69,49 +67,24 @@ def pause_from_headers(headers: Any, status: int) -> float | None:
     return max(waits) if waits else None
 
 
-class AdaptiveConcurrency:
+class AdaptiveConcurrency(PriorityGate):
     def __init__(self, maximum: int, minimum: int = 1):
+        super().__init__()
         self.maximum = max(1, maximum)
         self.minimum = max(1, min(minimum, self.maximum))
         self.limit = float(self.maximum)
-        self.in_use = 0
         self.peak = 0
         self.decreases = 0
         self._last_decrease = 0.0
-        self._waiters: list[tuple[int, int, asyncio.Future]] = []
-        self._seq = 0
 
-    async def acquire(self, priority: int = PRIORITY_CRITICAL) -> float:
-        """Take a slot; returns the time it was granted (a 429 on a request sent before the last
-        decrease is the same congestion, and does not halve the limit again)."""
-        if self.in_use < int(self.limit) and not self._waiters:
-            self._take()
-            return time.monotonic()
-        fut = asyncio.get_running_loop().create_future()
-        self._seq += 1
-        heapq.heappush(self._waiters, (priority, self._seq, fut))
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()  # granted just as we were cancelled: hand the slot on
-            raise
-        return time.monotonic()
+    # `acquire` returns the time a slot was granted: a 429 on a request sent before the last
+    # decrease is the same congestion, and does not halve the limit again.
+    def _free(self) -> bool:
+        return self.in_use < int(self.limit)
 
     def _take(self) -> None:
-        self.in_use += 1
+        super()._take()
         self.peak = max(self.peak, self.in_use)
-
-    def release(self) -> None:
-        self.in_use -= 1
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters and self.in_use < int(self.limit):
-            _, _, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                self._take()
-                fut.set_result(None)
 
     def succeeded(self) -> None:
         if self.limit < self.maximum:
