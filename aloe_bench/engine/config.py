@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +155,9 @@ class RunConfig:
     def config_hash(self) -> str:
         """Identifies what determines the results (settings and prompt wording): resuming into a
         folder requires the same hash."""
-        blob = json.dumps({**self.record(), "prompt_versions": self.prompt_versions()}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        from aloe_bench.engine.session import config_hash  # the one hash every run kind uses
+
+        return config_hash({**self.record(), "prompt_versions": self.prompt_versions()})
 
     def default_output(self) -> Path:
         def slug(text: str) -> str:
