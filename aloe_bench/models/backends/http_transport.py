@@ -31,7 +31,7 @@ try:  # orjson, when installed, encodes and decodes the bodies several times fas
 
     _dumps: Callable[[Any], bytes] = orjson.dumps
     _loads: Callable[[bytes], Any] = orjson.loads
-except ImportError:  # pragma: no cover - orjson comes with the dev environment, not required
+except ImportError:  # pragma: no cover - a core dependency; the standard library still works without it
 
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
