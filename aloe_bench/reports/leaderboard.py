@@ -23,6 +23,7 @@ from aloe_bench.log.models import CIRecord, Reliability, SwapControl
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.metrics.reliability import mdd_note, run_noise_floor
 from aloe_bench.reports.compare import compare_to_baseline
+from aloe_bench.reports.judges import NOISE_JUDGES  # defined apart so the viewer need not import this
 from aloe_bench.reports.runinfo import SETUP_FIELDS, RunInfo, reference_run, setup_warning
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -35,8 +36,6 @@ SUFFIX_FORMATS = {
     ".htm": "html",
 }
 LATEX_SYMBOLS = {"Δ": r"$\Delta$", "²": r"$^2$", "−": "--"}
-# Judges whose scores carry no signal (see README: the embedded model cannot judge).
-NOISE_JUDGES = {"embedded": "the embedded SmolLM2-135M model"}
 
 
 @dataclass
@@ -448,21 +447,11 @@ def format_for(output: str | None, fmt: str | None) -> str:
 # --- the published board ---------------------------------------------------------------------------
 
 BOARD_RUNS = "runs"
+BOARD_REPORTED = "reported"  # the printed rows: one YAML/JSON file per paper (aloe_bench/log/reported.py)
 BOARD_INTRO = """\
 How well does a chat model adapt to the person it is talking to? A simulated user with a hidden
-persona chats with the model for K turns and a judge scores every reply 1–5 (ALOE). **AVG** is the
-mean of the per-turn alignment AL(k), **IR** its least-squares slope per turn, **N-IR** and **N-R²**
-the slope and fit of the min–max normalised curve. Brackets are 95% bootstrap intervals over
-conversations. Runs under different judges, simulated users, protocols, persona sets or turn counts
-are ranked in separate groups (A = the reference setup, then B, ...: `#` restarts in each, as A1, B1)
-and flagged in the `setup` column. `generation` is the model's temperature (T default = the
-checkpoint's own setting), top-p and reply token limit. Against the
-baseline, ΔAVG is the difference of the AVGs; paired Δ is the mean per-persona difference over the
-personas both runs scored (a persona's mean score over turns is the unit), with its paired bootstrap
-95% CI, Wilcoxon signed-rank p and Holm-corrected p. **Headroom used** (when the board holds a
-`control/generic` floor and an explicit-persona ceiling of the same setup) is (model − floor) /
-(ceiling − floor) with a paired bootstrap CI; **disclosed@1** and **disclosed@K** are the shares of
-persona facts the simulated user had revealed by turn 1 and by the last turn (`aloe-bench audit`).
+persona chats with the model for K turns and a judge scores every reply (ALOE); Multifaceted Bench
+states the user's preferences in the system message and grades one reply per rubric.
 """
 
 
@@ -478,6 +467,19 @@ def board_run_dirs(board: Path) -> list[Path]:
     return found
 
 
+def _pipeline_facts(frame: pd.DataFrame) -> tuple[str, str]:
+    """How many judgements per run were invalid, and whether every valid one was the same score,
+    read from the pipeline-check runs themselves (so the words follow the stored runs)."""
+    totals = (frame["conversations"] * frame["turns"]).astype(int)
+    shares = [f"{int(i)} of {int(t)}" for i, t in zip(frame["invalid"], totals, strict=True)]
+    low, high = min(shares, key=lambda x: int(x.split()[0])), max(shares, key=lambda x: int(x.split()[0]))
+    invalid = low if low == high else f"{low.split()[0]} to {high}"
+    lows, highs = frame["avg_lo"].dropna(), frame["avg_hi"].dropna()
+    flat = len(lows) == len(frame) and lows.min() == highs.max()
+    verdict = f", and every valid one is {lows.min():g}" if flat else ""
+    return invalid, verdict
+
+
 def publish(
     board: Path,
     *,
@@ -485,23 +487,32 @@ def publish(
     command: str,
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    reported: Path | None = None,
 ) -> list[Path]:
-    """Regenerate BOARD/README.md, BOARD/leaderboard.csv and BOARD/curves.png from BOARD/runs/*."""
+    """Regenerate the board from BOARD/runs/* and the printed rows in `reported` (default
+    BOARD/reported/ when it exists): README.md, index.html (the same board as one HTML page),
+    leaderboard.csv (runs), reported.csv (printed rows with their checks) and curves.png.
+
+    Runs whose judge cannot judge (NOISE_JUDGES) go to the "pipeline check" section; the others go
+    to their task's table beside the printed rows, each setup its own group."""
+    from aloe_bench.log.reported import load_reported, reported_rows
     from aloe_bench.log.results import write_text_atomic
+    from aloe_bench.reports import board_page as page
     from aloe_bench.reports.plot import plot_curves
+    from aloe_bench.reports.reported import render_html, render_markdown, reported_frame_rows, task_tables
     from aloe_bench.reports.runinfo import load_runs
 
     dirs = board_run_dirs(board)
     infos = load_runs(dirs, [d.name for d in dirs])  # a board's rows are named by their folders
+    if reported is None and (board / BOARD_REPORTED).is_dir():
+        reported = board / BOARD_REPORTED
+    files = load_reported(reported) if reported is not None else []
     base = None
     if baseline:
         base_path = Path(baseline).resolve()
         base = next((i for i in infos if i.path.resolve() == base_path), None)
         if base is None:
             raise UserInputError(f"--baseline {baseline} is not one of the runs in {board / BOARD_RUNS}")
-    result = build_leaderboard(infos, base, n_bootstrap=n_bootstrap, seed=seed)
-    # Paths relative to the board, so its files read the same wherever it was built from.
-    result.frame["run"] = [Path(os.path.relpath(run, board)).as_posix() for run in result.frame["run"]]
     # Each row links to its run's HTML report, regenerated here so the board and pages never disagree.
     from aloe_bench.reports.viewer import REPORT_FILE, write_run_report
 
@@ -510,35 +521,70 @@ def publish(
     links = {
         f"{BOARD_RUNS}/{i.path.name}": f"[{i.label}]({BOARD_RUNS}/{i.path.name}/{REPORT_FILE})" for i in infos
     }
+    pages = {str(i.path): f"{BOARD_RUNS}/{i.path.name}/{REPORT_FILE}" for i in infos}
+    pipeline = [i for i in infos if i.setup.judge in NOISE_JUDGES]
+    measured = [i for i in infos if i not in pipeline]
+    tables = task_tables(measured, files, pages)
+
+    def runs_board(group: list[RunInfo]) -> Leaderboard | None:
+        if not group:
+            return None
+        own_base = base if base is not None and any(i is base for i in group) else None
+        result = build_leaderboard(group, own_base, n_bootstrap=n_bootstrap, seed=seed)
+        # Paths relative to the board, so its files read the same wherever it was built from.
+        result.frame["run"] = [Path(os.path.relpath(run, board)).as_posix() for run in result.frame["run"]]
+        return result
+
+    detail, checks = runs_board(measured), runs_board(pipeline)
     curves = board / "curves.png"
-    plot_curves(infos, curves)
-    readme = "\n".join(
-        [
-            "# ALOE bench leaderboard",
-            "",
-            f"<!-- generated by `{command}` from the run directories in {BOARD_RUNS}/; "
-            "edit those, not this file -->",
-            "",
-            BOARD_INTRO,
-            render(result, "md", links),
-            "![Per-turn alignment AL(k) with 95% bootstrap bands](curves.png)",
-            "",
-            "Per-run numbers: [leaderboard.csv](leaderboard.csv) (unrounded, with interval bounds). "
-            "Each run's name opens its report (`report.html`: curve, flags and every transcript; "
-            "download it and open it in a browser).",
-            "",
-            "## Adding a run",
-            "",
-            "```bash",
-            f"aloe-bench run --task aloe_demo --model SPEC --output {board.as_posix()}/{BOARD_RUNS}/NAME",
-            command,
-            "```",
-            "",
-            "A run of a checkpoint made by `aloe-train` keeps the trainer's record (the checkpoint's",
-            "`aloe_train.json`: data, hyper-parameters, steps, loss) as `training.json` in its run folder.",
-            "",
-        ]
+    plot_curves(infos, curves, reported=reported_rows(files))
+    generated = (
+        f"<!-- generated by `{command}` from the run directories in {BOARD_RUNS}/ and the printed "
+        f"results in {BOARD_REPORTED}/; edit those, not this file -->"
     )
-    write_text_atomic(board / "README.md", readme)
-    write_text_atomic(board / "leaderboard.csv", render(result, "csv"))
-    return [board / "README.md", board / "leaderboard.csv", curves]
+    md = [
+        "# ALOE bench leaderboard",
+        "",
+        generated,
+        "",
+        BOARD_INTRO,
+        page.BOARD_HEAD,
+        render_markdown(tables),
+    ]
+    body = [page.paragraphs(BOARD_INTRO + "\n" + page.BOARD_HEAD), render_html(tables)]
+    if detail is not None:
+        md += ["## Measured runs in detail", "", page.RUNS_INTRO, render(detail, "md", links)]
+        body += ["<h2>Measured runs in detail</h2>", render(detail, "html")]
+    if checks is not None:
+        invalid, verdict = _pipeline_facts(checks.frame)
+        head = page.PIPELINE_HEAD.format(invalid=invalid, verdict=verdict)
+        md += [head, page.RUNS_INTRO, render(checks, "md", links)]
+        body += ["<h2>Pipeline check</h2>", page.paragraphs(head.split("\n", 2)[2]), render(checks, "html")]
+    else:
+        md += ["## Pipeline check", "", page.PIPELINE_NO_RUNS]
+    figure = "Per-turn alignment AL(k) with 95% bootstrap bands (printed curves dashed, as printed)"
+    md += [
+        f"![{figure}](curves.png)",
+        "",
+        "Per-run numbers: [leaderboard.csv](leaderboard.csv) (unrounded, with interval bounds); printed "
+        "rows with their checks: [reported.csv](reported.csv); the whole board as one page: "
+        "[index.html](index.html). Each run's name opens its report (`report.html`: curve, flags and "
+        "every transcript; download it and open it in a browser).",
+        "",
+        page.ADDING.format(board=board.as_posix(), runs=BOARD_RUNS, reported=BOARD_REPORTED, command=command),
+    ]
+    body.append(f'<p><img src="curves.png" alt="{html.escape(figure)}"></p>')
+    write_text_atomic(board / "README.md", "\n".join(md))
+    write_text_atomic(board / "index.html", page.html_page("ALOE bench leaderboard", "\n".join(body)))
+    runs_csv = render(checks if detail is None else detail, "csv") if (detail or checks) else ""
+    if detail is not None and checks is not None:
+        runs_csv = pd.concat([detail.frame, checks.frame], ignore_index=True).to_csv(index=False)
+    write_text_atomic(board / "leaderboard.csv", runs_csv)
+    write_text_atomic(board / "reported.csv", pd.DataFrame(reported_frame_rows(tables)).to_csv(index=False))
+    return [
+        board / "README.md",
+        board / "index.html",
+        board / "leaderboard.csv",
+        board / "reported.csv",
+        curves,
+    ]

@@ -3,6 +3,10 @@
 The band is the run's own bootstrap over conversations (metrics.ci.al in results.json; recomputed
 from the conversations when a run has none recorded). N-AL(k) rescales AL(k) by the curve's own
 min and max; its band is AL(k)'s band under the same rescaling.
+Published curves (`leaderboard/reported/`, rows that print AL(1..K)) can be overlaid: dashed, without
+a band (a paper prints no interval), labelled "as printed" with their source. A printed curve on the
+judge's 1-5 scale shares the runs' axis; one printed in percent gets its own axis on the right,
+titled, so a percent is never read on the 1-5 axis.
 Drawn on a bare matplotlib Figure (Agg renderer), so no GUI backend or pyplot state is involved.
 """
 
@@ -18,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from aloe_bench.errors import UserInputError
+from aloe_bench.log.reported import SCALES, ReportedRow
 from aloe_bench.log.results import ensure_writable
 from aloe_bench.reports.runinfo import SETUP_FIELDS, RunInfo
 
@@ -70,6 +75,32 @@ def _shared(infos: list[RunInfo], name: str) -> str | None:
     return values.pop() if len(values) == 1 else None
 
 
+def printed_curve(row: ReportedRow, *, normalized: bool = False) -> np.ndarray:
+    """A printed AL(1..K) (or its N-AL: min-max rescaled, NaN when flat)."""
+    y = np.array(row.al or [], dtype=float)
+    if normalized:
+        spread = y.max() - y.min() if y.size else 0.0
+        y = (y - y.min()) / spread if spread > 0 else np.full(len(y), np.nan)
+    return y
+
+
+def _draw_printed(ax, rows: list[ReportedRow], start: int, normalized: bool) -> int:
+    """Dashed lines, one per printed curve, in the colours after the runs'; returns the turns drawn."""
+    max_turns = 1
+    for j, row in enumerate(rows):
+        i = start + j
+        y = printed_curve(row, normalized=normalized)
+        k = np.arange(1, len(y) + 1)
+        max_turns = max(max_turns, len(k))
+        scale = "" if normalized else f", {SCALES[row.setup.scale][0]}"
+        ax.plot(
+            k, y, color=COLORS[i % len(COLORS)], marker=MARKERS[i % len(MARKERS)], markersize=4.5,
+            linestyle=(0, (5, 3)), linewidth=1.6, markerfacecolor="white", zorder=3,
+            label=f"{row.label}: as printed ({row.source.cite}{scale}; no interval printed)",
+        )  # fmt: skip
+    return max_turns
+
+
 def _subtitle(infos: list[RunInfo]) -> tuple[str, list[str]]:
     """The setup the runs share (for the title) and the fields that vary (for the legend)."""
     shown = {"personas": "personas", "judge": "judge", "simulator": "simulated user", "protocol": "protocol"}
@@ -103,9 +134,12 @@ def plot_curves(
     title: str | None = None,
     size: tuple[float, float] = SIZE_IN,
     dpi: int = DPI,
+    reported: list[ReportedRow] | None = None,
 ) -> Path:
-    """Draw one line per run with its shaded 95% band and write the image (png, svg or pdf)."""
-    if not infos:
+    """Draw one line per run with its shaded 95% band, and one dashed line per printed curve in
+    `reported` (rows without a printed curve are skipped), and write the image (png, svg or pdf)."""
+    printed = [r for r in reported or [] if r.al]
+    if not infos and not printed:
         raise UserInputError("no runs to plot; pass one or more run directories")
     output = Path(output)
     fmt = image_format(output)
@@ -113,7 +147,7 @@ def plot_curves(
 
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
-    subtitle, varying = _subtitle(infos)
+    subtitle, varying = _subtitle(infos) if infos else ("as printed by the papers named", [])
     max_turns, any_band = 1, False
     for i, info in enumerate(infos):
         c = run_curve(info, normalized=normalized)
@@ -141,6 +175,21 @@ def plot_curves(
         if len(k) == 1 and has_band:  # a band needs two turns; show one turn's interval as an error bar
             ax.errorbar(k, c.y, yerr=[c.y - c.lo, c.hi - c.y], color=color, capsize=4, linewidth=1.2)
 
+    # Printed curves: on the runs' axis when they state its scale (or once rescaled), else on their own.
+    percent_axis = not normalized and (bool(infos) or any(r.setup.scale == "1-5" for r in printed))
+    same = [r for r in printed if normalized or r.setup.scale == "1-5" or not percent_axis]
+    other = [r for r in printed if r not in same]
+    max_turns = max(max_turns, _draw_printed(ax, same, len(infos), normalized))
+    twin = None
+    if other:
+        twin = ax.twinx()
+        max_turns = max(max_turns, _draw_printed(twin, other, len(infos) + len(same), normalized))
+        twin.set_ylim(-4, 104)
+        twin.set_ylabel("AL(k) as printed (%), its own axis", color="#555555")
+        twin.spines["top"].set_visible(False)
+        twin.tick_params(labelsize=9)
+    only_percent = not normalized and not infos and all(r.setup.scale == "percent" for r in printed)
+
     ax.set_xlim(0.6, max_turns + 0.4)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(max_turns, 10)))
     ax.set_xlabel("turn k")
@@ -148,6 +197,9 @@ def plot_curves(
         ax.set_ylim(-0.05, 1.05)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("N-AL(k)  (min–max normalised)")
+    elif only_percent:
+        ax.set_ylim(-4, 104)
+        ax.set_ylabel("AL(k) as printed (%)")
     else:
         ax.set_ylim(0.8, 5.2)
         ax.set_yticks(range(1, 6))
@@ -155,7 +207,7 @@ def plot_curves(
     ax.grid(axis="y", color="#dddddd", linewidth=0.7)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.5)
     ax.set_axisbelow(True)
-    for side in ("top", "right"):
+    for side in ("top", "right") if twin is None else ("top",):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=9)
 
@@ -167,6 +219,9 @@ def plot_curves(
         textcoords="offset points", fontsize=12.5, fontweight="bold", ha="left", va="bottom",
     )  # fmt: skip
     handles, labels = ax.get_legend_handles_labels()
+    if twin is not None:
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
     if any_band:
         handles.append(Patch(facecolor="#888888", alpha=0.25, edgecolor="none"))
         labels.append(

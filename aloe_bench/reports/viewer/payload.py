@@ -17,7 +17,7 @@ from aloe_bench.log.models import RoleRecord
 from aloe_bench.log.results import Run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.reports.compare import compare_to_baseline
-from aloe_bench.reports.leaderboard import NOISE_JUDGES
+from aloe_bench.reports.judges import NOISE_JUDGES
 from aloe_bench.reports.runinfo import RunInfo, load_runs, reference_setup, setup_warning
 from aloe_bench.reports.viewer.stats import normalized_fit_ci
 
