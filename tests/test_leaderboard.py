@@ -173,6 +173,7 @@ def test_published_board_is_current(tmp_path):
     stored = REPO / "leaderboard"
     board = tmp_path / "leaderboard"
     shutil.copytree(stored / "runs", board / "runs")
+    shutil.copytree(stored / "reported", board / "reported")
     committed = (stored / "README.md").read_text()
     command = next(
         line for line in committed.splitlines() if line.startswith("aloe-bench leaderboard --publish")
@@ -185,6 +186,29 @@ def test_published_board_is_current(tmp_path):
     )
     fresh = (board / "README.md").read_text().replace(str(tmp_path) + "/", "")
     assert fresh == committed, "leaderboard/README.md is stale: run the command in its last code block"
+    for name in ("index.html", "reported.csv", "leaderboard.csv"):
+        fresh = (board / name).read_text().replace(str(tmp_path) + "/", "")
+        assert fresh == (stored / name).read_text(), f"leaderboard/{name} is stale: regenerate the board"
+
+
+def test_publish_keeps_noise_judged_runs_in_the_pipeline_check(runs, tmp_path):
+    """A run judged by the embedded model goes to "Pipeline check", ranked only there; a run with a
+    judge that can judge goes to its task's table beside the printed rows, in its own group."""
+    board = tmp_path / "board"
+    shutil.copytree(runs["base"], board / "runs" / "measured")
+    write_synthetic_run(
+        board / "runs" / "demo", {pid: [5, 5, None] for pid in IDS[:4]}, model="embedded", judge="embedded"
+    )
+    shutil.copytree(REPO / "leaderboard" / "reported", board / "reported")
+    publish(board, command="aloe-bench leaderboard --publish board")
+    readme = (board / "README.md").read_text()
+    tables, pipeline = readme.split("## Pipeline check")
+    assert "| A1 | [run](runs/measured/report.html) | hf/base |" in tables
+    assert "| B1 | [RLPA, table 2 or 4](https://arxiv.org/abs/2505.15456) | GPT-4o-mini | Self-Critic |" in tables
+    assert "runs/demo" not in tables and "[demo](runs/demo/report.html)" in pipeline
+    assert "4 of 12 judgements per run were invalid, and every valid one is 5" in pipeline
+    reported = pd.read_csv(board / "reported.csv")
+    assert set(reported["source"]) >= {"RLPA, table 2 or 4"} and (reported["kind"] == "reported").all()
 
 
 @pytest.mark.slow
