@@ -204,7 +204,10 @@ def test_publish_keeps_noise_judged_runs_in_the_pipeline_check(runs, tmp_path):
     readme = (board / "README.md").read_text()
     tables, pipeline = readme.split("## Pipeline check")
     assert "| A1 | [run](runs/measured/report.html) | hf/base |" in tables
-    assert "| B1 | [RLPA, table 2 or 4](https://arxiv.org/abs/2505.15456) | GPT-4o-mini | Self-Critic |" in tables
+    assert (
+        "| B1 | [RLPA, table 2 or 4](https://arxiv.org/abs/2505.15456) | GPT-4o-mini | Self-Critic |"
+        in tables
+    )
     assert "runs/demo" not in tables and "[demo](runs/demo/report.html)" in pipeline
     assert "4 of 12 judgements per run were invalid, and every valid one is 5" in pipeline
     reported = pd.read_csv(board / "reported.csv")

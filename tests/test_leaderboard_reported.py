@@ -47,7 +47,12 @@ def _file(directory: Path, name: str, rows: list[dict], **overrides) -> Path:
         "arxiv": "2505.15456",
         "table": "2",
         "setup": {
-            "task": "aloe", "judge": "j", "simulator": "s", "protocol": "p", "scale": "percent", "turns": 10,
+            "task": "aloe",
+            "judge": "j",
+            "simulator": "s",
+            "protocol": "p",
+            "scale": "percent",
+            "turns": 10,
         },  # fmt: skip
         "digits": {"al": 2, "avg": 2, "n_ir": 3, "n_r2": 3},
         "rows": rows,
@@ -65,7 +70,9 @@ def test_vectorised_fit_equals_the_metric_code():
     avg, ir, n_ir, n_r2 = _fit(box)
     for i, curve in enumerate(box):
         s = curve_stats(curve)
-        assert [avg[i], ir[i], n_ir[i], n_r2[i]] == pytest.approx([s["avg"], s["ir"], s["n_ir"], s["n_r2"]], abs=2e-6)
+        assert [avg[i], ir[i], n_ir[i], n_r2[i]] == pytest.approx(
+            [s["avg"], s["ir"], s["n_ir"], s["n_r2"]], abs=2e-6
+        )
 
 
 def test_every_shipped_curve_matches_its_printed_figures_or_is_flagged():
@@ -81,7 +88,7 @@ def test_every_shipped_curve_matches_its_printed_figures_or_is_flagged():
         if any(not c.consistent for c in checks):
             flagged += 1
             shown = render_markdown(task_tables([], files))
-            assert f"⚠ inconsistent with its own curve" in shown and row.model in shown, row.where
+            assert "⚠ inconsistent with its own curve" in shown and row.model in shown, row.where
     # What the shipped data allows today (docs/leaderboard.md says why): no curve is transcribed yet,
     # so nothing is checked. This line changes when curves are added, and then the loop checks them.
     assert (checked, flagged) == (0, 0)
@@ -169,7 +176,10 @@ def test_a_run_is_its_own_group_never_ranked_against_a_paper(tmp_path, cli):
     assert list(table["model"]) == ["hf/demo", "big", "small"]
     code, md, err = cli("leaderboard", run, "--reported", tmp_path / "rep")
     assert code == 0, err
-    assert "| A1 | run | hf/demo |" in md and "| B1 | [P, table 2](https://arxiv.org/abs/2505.15456) | big |" in md
+    assert (
+        "| A1 | run | hf/demo |" in md
+        and "| B1 | [P, table 2](https://arxiv.org/abs/2505.15456) | big |" in md
+    )
     assert "AVG (1–5) [95% CI]" in md and "AVG (%)" in md and "this table mixes AL scales" in md
     assert "- **A**: measured here: judge synthetic/judge" in md and "- **B**: as printed by P: judge j" in md
 
@@ -183,3 +193,40 @@ def test_one_scale_shares_one_axis(tmp_path, cli):
     assert code == 0, err
     assert "AVG (1–5) [95% CI]" in md and "(%)" not in md and "mixes AL scales" not in md
     assert "| A1 | run |" in md and "| B1 |" in md  # same scale, still another setup: another group
+
+
+def _svg_text(path: Path) -> str:
+    return path.read_text()
+
+
+def test_plot_overlays_printed_curves_dashed_and_labelled(tmp_path):
+    """A percent curve gets its own, titled axis beside the runs' 1-5 axis; a 1-5 curve shares it;
+    both are dashed and say "as printed" with their source."""
+    from matplotlib import rc_context
+
+    from aloe_bench.reports.plot import plot_curves
+    from aloe_bench.reports.runinfo import load_runs
+
+    run = write_synthetic_run(tmp_path / "demo", {pid: [2, 3, 4] for pid in IDS}, model="hf/demo")
+    y = _curve(1, turns=3)
+    _file(tmp_path / "pct", "p.yaml", [{"model": "pct-model", "al": [round(v, 2) for v in y]}], **{
+        "setup": {"task": "aloe", "judge": "j", "simulator": "s", "protocol": "p", "scale": "percent", "turns": 3}
+    })  # fmt: skip
+    _file(tmp_path / "one", "q.yaml", [{"model": "judge-scale", "al": [2.5, 3.0, 3.5]}], short="Q", **{
+        "setup": {"task": "aloe", "judge": "j", "simulator": "s", "protocol": "p", "scale": "1-5", "turns": 3}
+    })  # fmt: skip
+    infos = load_runs([run])
+    with rc_context({"svg.fonttype": "none"}):  # text as text, so the test can read it
+        both = plot_curves(
+            infos, tmp_path / "both.svg",
+            reported=reported_rows(load_reported(tmp_path / "pct") + load_reported(tmp_path / "one")),
+        )  # fmt: skip
+        same = plot_curves(
+            infos, tmp_path / "same.svg", reported=reported_rows(load_reported(tmp_path / "one"))
+        )
+    text = _svg_text(both)
+    assert "pct-model: as printed (P, table 2, %; no interval printed)" in text
+    assert "judge-scale: as printed (Q, table 2, 1–5; no interval printed)" in text
+    assert "AL(k) as printed (%), its own axis" in text
+    assert "stroke-dasharray" in text  # the printed curves are dashed
+    assert "its own axis" not in _svg_text(same) and "judge-scale: as printed" in _svg_text(same)

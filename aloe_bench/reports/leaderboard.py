@@ -576,9 +576,9 @@ def publish(
     body.append(f'<p><img src="curves.png" alt="{html.escape(figure)}"></p>')
     write_text_atomic(board / "README.md", "\n".join(md))
     write_text_atomic(board / "index.html", page.html_page("ALOE bench leaderboard", "\n".join(body)))
-    runs_csv = render(checks if detail is None else detail, "csv") if (detail or checks) else ""
-    if detail is not None and checks is not None:
-        runs_csv = pd.concat([detail.frame, checks.frame], ignore_index=True).to_csv(index=False)
+    # Every run, unrounded: the measured ones, then the pipeline check (one CSV, as before the split).
+    frames = [b.frame for b in (detail, checks) if b is not None]
+    runs_csv = pd.concat(frames, ignore_index=True).to_csv(index=False) if frames else ""
     write_text_atomic(board / "leaderboard.csv", runs_csv)
     write_text_atomic(board / "reported.csv", pd.DataFrame(reported_frame_rows(tables)).to_csv(index=False))
     return [
