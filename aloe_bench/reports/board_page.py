@@ -7,6 +7,7 @@ browser test opens) is a plain document: tables, lists and one image, no script.
 from __future__ import annotations
 
 import html
+import re
 
 BOARD_HEAD = """\
 Two kinds of rows, never mixed up: rows **measured here** (`source` = run, linking its report page:
@@ -95,6 +96,7 @@ def paragraphs(text: str) -> str:
     """Plain text (blank-line separated, Markdown bold and code marks dropped) as HTML paragraphs."""
     out = []
     for block in text.strip().split("\n\n"):
-        words = html.escape(" ".join(block.split())).replace("**", "").replace("`", "")
+        text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1", " ".join(block.split()))  # [text](link) -> text
+        words = html.escape(text).replace("**", "").replace("`", "")
         out.append(f"<p>{words}</p>")
     return "\n".join(out) + "\n"
