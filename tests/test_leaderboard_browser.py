@@ -107,3 +107,23 @@ def test_a_demo_run_is_its_own_group_and_a_flag_shows(browser, tmp_path):
     page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_the_demo_run_beside_printed_rows_is_a_group_of_its_own(browser, tmp_path, cli):
+    """`aloe-bench leaderboard RUN --reported DIR --output board.html` with the stored embedded demo run:
+    in Chromium the run is group A, rank 1, and every printed row is in another group."""
+    out = tmp_path / "board.html"
+    demo = REPO / "leaderboard" / "runs" / "embedded-demo"
+    code, _, err = cli("leaderboard", demo, "--reported", REPO / "leaderboard" / "reported", "--output", out)
+    assert code == 0, err
+    page, errors, requests = _open(browser, out)
+    aloe = _rows(page, "aloe")
+    assert [(r["kind"], r["group"], r["rank"]) for r in aloe if r["kind"] == "run"] == [("run", "A", "1")]
+    printed = [r for r in aloe if r["kind"] == "reported"]
+    assert printed and {r["group"] for r in printed} == {"B"} and printed[0]["rank"] == "1"
+    headers = page.eval_on_selector_all(
+        'table.aloe-board[data-task="aloe"] th', "hs => hs.map(h => h.textContent)"
+    )
+    assert "AVG (1–5) [95% CI]" in headers and "AVG (%)" in headers  # two scales, side by side
+    assert errors == [] and all(u.startswith(("file:", "data:", "about:")) for u in requests)
+    page.close()

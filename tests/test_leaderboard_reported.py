@@ -230,3 +230,14 @@ def test_plot_overlays_printed_curves_dashed_and_labelled(tmp_path):
     assert "AL(k) as printed (%), its own axis" in text
     assert "stroke-dasharray" in text  # the printed curves are dashed
     assert "its own axis" not in _svg_text(same) and "judge-scale: as printed" in _svg_text(same)
+
+
+def test_plot_command_takes_reported(tmp_path, cli):
+    run = write_synthetic_run(tmp_path / "demo", {pid: [2, 3, 4] for pid in IDS}, model="hf/demo")
+    _file(tmp_path / "rep", "p.yaml", [{"model": "m", "al": [round(v, 2) for v in _curve(2)]}])
+    code, out, err = cli(
+        "plot", run, "--reported", tmp_path / "rep", "--output", tmp_path / "c.png", "--dpi", "50"
+    )
+    assert code == 0 and "wrote" in out, err
+    code, _, err = cli("plot", run, "--reported", tmp_path / "nothing", "--output", tmp_path / "c.png")
+    assert code == 2 and "is not a directory" in err

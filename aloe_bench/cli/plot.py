@@ -6,7 +6,8 @@ import argparse
 
 EXAMPLES = """examples:
   aloe-bench plot runs/base runs/finetuned --output curves.png
-  aloe-bench plot runs/* --output curves.pdf --normalized        # N-AL(k), 0-1"""
+  aloe-bench plot runs/* --output curves.pdf --normalized        # N-AL(k), 0-1
+  aloe-bench plot runs/mine --reported leaderboard/reported --output curves.png  # printed curves dashed"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--label", action="extend", nargs="+", metavar="NAME", help="legend labels, in the order of RUN_DIRs"
     )
+    p.add_argument(
+        "--reported",
+        action="append",
+        metavar="DIR",
+        help="overlay the printed curves of these published results (docs/leaderboard.md), dashed",
+    )
     p.add_argument("--title", help="figure title (default: says what is plotted)")
     p.add_argument("--dpi", type=int, default=200, help="resolution of a .png (default 200)")
     p.set_defaults(func=main)
@@ -38,6 +45,13 @@ def main(args: argparse.Namespace) -> int:
     if args.dpi < 10:
         raise UserInputError(f"--dpi must be at least 10 (got {args.dpi})")
     infos = load_runs(args.runs, args.label)
-    path = plot_curves(infos, args.output, normalized=args.normalized, title=args.title, dpi=args.dpi)
+    reported = None
+    if args.reported:
+        from aloe_bench.log.reported import load_reported, reported_rows
+
+        reported = reported_rows([f for directory in args.reported for f in load_reported(directory)])
+    path = plot_curves(
+        infos, args.output, normalized=args.normalized, title=args.title, dpi=args.dpi, reported=reported
+    )
     print(f"wrote {path}")
     return 0
