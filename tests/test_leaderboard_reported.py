@@ -241,3 +241,43 @@ def test_plot_command_takes_reported(tmp_path, cli):
     assert code == 0 and "wrote" in out, err
     code, _, err = cli("plot", run, "--reported", tmp_path / "nothing", "--output", tmp_path / "c.png")
     assert code == 2 and "is not a directory" in err
+
+
+def _reports_imports() -> dict[str, set[str]]:
+    """Module -> the aloe_bench.reports modules it imports, at the top or inside functions."""
+    import ast
+
+    root = REPO / "aloe_bench" / "reports"
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("aloe_bench.reports")
+            ):
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+        graph[name] = found
+    return {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+
+
+def test_reports_have_no_import_circle():
+    """leaderboard -> viewer -> payload -> leaderboard was a circle (for one constant); none is left."""
+    graph = _reports_imports()
+    assert "aloe_bench.reports.leaderboard" not in graph["aloe_bench.reports.viewer.payload"]
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    circles = sorted(m for m in graph if m in reach(m))
+    assert circles == [], circles
