@@ -201,9 +201,8 @@ def task_tables(
             tasks.setdefault(f.task, [])
             missing.setdefault(f.task, []).append(f"{f.source.short} (arXiv {f.source.arxiv}): {f.missing}")
     out = []
-    for task in sorted(
-        tasks, key=lambda t: (t not in TASK_TITLES, list(TASK_TITLES).index(t) if t in TASK_TITLES else 0, t)
-    ):
+    known = list(TASK_TITLES)  # the project's tasks in their order, then any other by name
+    for task in sorted(tasks, key=lambda t: (known.index(t) if t in known else len(known), t)):
         rows = _rank(tasks[task])
         groups = {r.group: r.setup_text for r in rows}
         out.append(TaskTable(task, rows, groups, missing.get(task, []), notes.get(task, [])))
