@@ -58,8 +58,10 @@ def _now() -> str:
 
 def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -> Backend:
     """The (shared) backend for a role; API backends get the run's concurrency unless set."""
+    from aloe_bench.models.strategies import served_spec
+
     args = dict(role_config.args)
-    if normalize_spec(role_config.spec).startswith("openai/"):
+    if normalize_spec(served_spec(role_config.spec)).startswith("openai/"):  # a strategy passes it on
         args.setdefault("concurrency", str(concurrency))
     return pool.get(role_config.spec, args)
 

@@ -45,8 +45,11 @@ def batch_discount() -> float:
 
 
 def list_price(spec: str) -> Price | None:
-    """The table's price for an `openai/<model>` spec, or None."""
-    spec = normalize_spec(spec)
+    """The table's price for an `openai/<model>` spec (or a strategy wrapping one, e.g.
+    `cot/openai/<model>`: its usage sums every call it made), or None."""
+    from aloe_bench.models.strategies import served_spec
+
+    spec = normalize_spec(served_spec(spec))
     if not spec.startswith("openai/"):
         return None
     t = price_table()

@@ -17,6 +17,7 @@ from aloe_bench.concurrency import each_item
 from aloe_bench.log.results import ConversationRecord, TurnRecord
 from aloe_bench.models.backends import ChatRequest, GenerationSettings
 from aloe_bench.models.roles import Role
+from aloe_bench.models.strategies import keep_trace
 from aloe_bench.prompts import PromptTemplate
 from aloe_bench.seeds import request_seed
 
@@ -162,6 +163,7 @@ class Rollout:
                 self.on_progress("failed", conv, k)
                 return
             conv.turns[-1].assistant = reply.text
+            keep_trace(conv.turns[-1], reply)  # a strategy's draft, critique, reasoning, recalled turns
             if self.judge_turn is not None:
                 self.judge_turn(conv, k - 1)
             self.on_progress("turn", conv, k)

@@ -13,6 +13,7 @@ from aloe_bench.concurrency import each_item
 from aloe_bench.log.results import ConversationRecord, TurnRecord
 from aloe_bench.models.backends import ChatRequest, GenerationSettings
 from aloe_bench.models.roles import Role
+from aloe_bench.models.strategies import keep_trace
 from aloe_bench.seeds import request_seed
 
 
@@ -35,6 +36,7 @@ class SingleReply:
             self.failed(conv)
             return
         conv.turns = [TurnRecord(user=self.prompt(conv), assistant=reply.text)]
+        keep_trace(conv.turns[0], reply)  # a strategy's intermediate texts, when the model is one
         self.turn_done(conv, 0)
         self.score_turn(conv, 0)
         conv.status = "complete"

@@ -19,6 +19,7 @@ from aloe_bench.models.backends.base import (
     GenerationSettings,
     Message,
 )
+from aloe_bench.models.strategies import STRATEGIES, make_strategy
 
 __all__ = [
     "PRIORITY_BACKGROUND",
@@ -83,6 +84,9 @@ PROVIDERS: dict[str, BackendFactory] = {
     "lmeval": _lmeval,
     "control": _control,  # control/generic: the persona-blind floor, no model
 }
+# Inference-time strategies wrapping any spec: reminder/SPEC, self-critic/SPEC, cot/SPEC, recall/SPEC
+# (aloe_bench/models/strategies, docs/strategies.md).
+PROVIDERS.update({name: make_strategy(name) for name in STRATEGIES})
 
 
 def register_provider(name: str, factory: BackendFactory | None = None) -> Any:

@@ -59,6 +59,9 @@ class Completion:
     completion_tokens: int = 0
     error: str | None = None
     retries: int = 0  # attempts the backend repeated before this answer (rate limits, server errors)
+    # What a wrapping backend adds about how the text was chosen (best-of-N: the candidates and
+    # their rewards, under "best_of_n"). Kept by the call cache; None for plain backends.
+    meta: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

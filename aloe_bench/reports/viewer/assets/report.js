@@ -617,7 +617,23 @@
     return h("div", { cls: "scroll" }, t);
   }
 
-  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores"];
+  // An inference-time strategy (docs/strategies.md): the texts it produced before the reply (draft,
+  // critique, reasoning, recalled messages), which neither the simulated user nor the judge saw.
+  function strategyBlock(st) {
+    var steps = Array.isArray(st.intermediate) ? st.intermediate : [];
+    var body = h("div", { cls: "strategy-steps" });
+    steps.forEach(function (step) {
+      var text = Array.isArray(step.text) ? (step.text.length ? step.text.map(function (x) { return "- " + String(x); }).join("\n") : "(none)") : String(step.text === null || step.text === undefined ? "" : step.text);
+      body.appendChild(h("div", { cls: "muted", text: String(step.kind || "step") }));
+      body.appendChild(h("pre", { cls: "raw strategy-step", "data-kind": String(step.kind || ""), text: text }));
+    });
+    if (!steps.length) body.appendChild(h("div", { cls: "muted", text: "no intermediate texts (the strategy only changes the instructions)" }));
+    var d = h("details", { cls: "strategy" }, h("summary", { text: "strategy " + String(st.name || "?") + ": " + (st.calls === undefined ? "?" : st.calls) + " model call(s) for this reply; shown to neither the simulated user nor the judge" }), body);
+    d.open = steps.length > 0;
+    return d;
+  }
+
+  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores", "strategy"];
 
   function turnBlock(run, conv, t, k, audit) {
     var mf = run.kind === "multifaceted";
@@ -648,6 +664,7 @@
       });
     }
     box.appendChild(h("div", { cls: "msg user" }, h("span", { cls: "who", text: mf ? "prompt" : "simulated user" }), t.user === null || t.user === undefined ? "" : String(t.user)));
+    if (t.strategy && typeof t.strategy === "object") box.appendChild(strategyBlock(t.strategy));
     box.appendChild(h("div", { cls: "msg assistant" }, h("span", { cls: "who", text: "model reply" }), t.assistant === null || t.assistant === undefined ? "(no reply)" : String(t.assistant)));
     if (Array.isArray(t.rubric_scores) && t.rubric_scores.length) box.appendChild(rubricTable(t.rubric_scores));
     if (Array.isArray(t.judgements) && t.judgements.length) {

@@ -1,0 +1,175 @@
+"""The wrapper every strategy shares: it owns the wrapped backend, makes the strategy's calls through
+it, sums their tokens, and attaches the intermediate texts to the final completion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aloe_bench.errors import UserInputError
+from aloe_bench.models.backends.base import (
+    PRIORITY_CRITICAL,
+    Backend,
+    ChatRequest,
+    Completion,
+    GenerationSettings,
+    Message,
+)
+from aloe_bench.models.strategies import META_KEY, STRATEGIES, wraps_nothing
+from aloe_bench.prompts import PromptTemplate, load_prompt
+
+# Model calls one reply costs, per strategy (recall's retrieval is lexical: no call).
+CALLS = {"reminder": 1, "cot": 2, "self-critic": 3, "recall": 1}
+
+
+class StepFailed(Exception):
+    """A call of the strategy failed; the reply fails with the step's name in the error."""
+
+
+@dataclass
+class Trace:
+    """What one reply's calls produced along the way, and what they cost."""
+
+    intermediate: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    calls: int = 0
+    finish_reason: str = "stop"  # the last call's: the reply's own
+
+    def add(self, kind: str, text: str | list[str]) -> None:
+        self.intermediate.append({"kind": kind, "text": text})
+
+
+def with_system(messages: list[Message], text: str) -> list[Message]:
+    """`messages` with `text` as the system message (after an existing one, which stays first: in the
+    explicit-persona task the stated persona is there)."""
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{messages[0]['content']}\n\n{text}"}, *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
+
+
+def with_last_user_note(messages: list[Message], note: str) -> list[Message]:
+    """`messages` with `note` appended to the last user turn (a second user turn in a row would break
+    chat templates that require alternation)."""
+    if not messages or messages[-1]["role"] != "user":
+        return [*messages, {"role": "user", "content": note}]
+    last = messages[-1]
+    return [*messages[:-1], {"role": "user", "content": f"{last['content']}\n\n{note}"}]
+
+
+class StrategyBackend(Backend):
+    """`<strategy>/<wrapped spec>`. Backend arguments go to the wrapped backend unchanged."""
+
+    strategy = ""  # the spec prefix (also `provider`)
+    prompt_file = ""
+
+    def __init__(self, name: str, args: Mapping[str, Any] | None = None):
+        super().__init__(name, args)
+        from aloe_bench.models.backends import PROVIDERS, parse_spec
+
+        if not name:
+            raise UserInputError(wraps_nothing(self.strategy))
+        provider, inner_name = parse_spec(name)
+        self.inner: Backend = PROVIDERS[provider](inner_name, dict(self.args))
+        self.prompt: PromptTemplate = load_prompt(self.prompt_file)
+        self.stats = {"strategy_calls": 0}
+
+    @property
+    def spec(self) -> str:
+        return f"{self.strategy}/{self.inner.spec}"
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def identity(self) -> dict[str, Any]:
+        # The prompt's hash is part of every cache key: an edited strategy prompt is a new strategy.
+        return {
+            "spec": self.spec,
+            "strategy": self.strategy,
+            "prompt": self.prompt.tag,
+            "wrapped": self.inner.identity(),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.identity(), "wrapped": self.inner.describe(), "calls_per_reply": CALLS[self.strategy]}
+
+    def system_role(self) -> str:
+        return self.inner.system_role()
+
+    def rate_stats(self) -> dict[str, Any]:
+        """Recorded in the role's usage: the wrapped backend's calls behind the role's replies."""
+        stats: dict[str, Any] = dict(self.stats)
+        inner_stats = getattr(self.inner, "rate_stats", None)
+        if inner_stats is not None:
+            stats.update(inner_stats())
+        return stats
+
+    async def call(
+        self, trace: Trace, step: str, messages: list[Message], settings: GenerationSettings, priority: int
+    ) -> str:
+        """One call of the strategy through the wrapped backend, counted in `trace`."""
+        out = (await self.inner.generate([ChatRequest(messages, settings)], priority=priority))[0]
+        trace.calls += 1
+        self.stats["strategy_calls"] += 1
+        trace.retries += out.retries
+        if not out.ok or out.text is None:
+            raise StepFailed(f"{self.strategy} step {step!r} failed: {out.error}")
+        trace.prompt_tokens += out.prompt_tokens
+        trace.completion_tokens += out.completion_tokens
+        trace.finish_reason = out.finish_reason
+        return out.text
+
+    async def respond(self, request: ChatRequest, trace: Trace, priority: int) -> str:
+        raise NotImplementedError
+
+    async def _one(self, request: ChatRequest, priority: int) -> Completion:
+        trace = Trace()
+        try:
+            reply = await self.respond(request, trace, priority)
+        except StepFailed as exc:
+            return Completion.failure(str(exc))
+        return Completion(
+            text=reply,
+            finish_reason=trace.finish_reason,
+            # Every call was sent and generated: usage and cost are all the calls' worth.
+            prompt_tokens=trace.prompt_tokens,
+            completion_tokens=trace.completion_tokens,
+            retries=trace.retries,
+            meta={
+                META_KEY: {
+                    "name": self.strategy,
+                    "prompt": self.prompt.tag,
+                    "calls": trace.calls,
+                    "intermediate": trace.intermediate,
+                }
+            },
+        )
+
+    async def generate(
+        self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
+    ) -> list[Completion]:
+        # Each request's steps run as their own task: in-process backends batch the same step of
+        # every conversation together, API backends send them concurrently.
+        return list(await asyncio.gather(*(self._one(r, priority) for r in requests)))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def strategy_backend(strategy: str, name: str, args: Mapping[str, Any] | None) -> StrategyBackend:
+    from aloe_bench.models.strategies.cot import CotBackend
+    from aloe_bench.models.strategies.recall import RecallBackend
+    from aloe_bench.models.strategies.reminder import ReminderBackend
+    from aloe_bench.models.strategies.self_critic import SelfCriticBackend
+
+    classes: dict[str, type[StrategyBackend]] = {
+        "reminder": ReminderBackend,
+        "cot": CotBackend,
+        "self-critic": SelfCriticBackend,
+        "recall": RecallBackend,
+    }
+    assert set(classes) == set(STRATEGIES)
+    return classes[strategy](name, args)
