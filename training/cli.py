@@ -120,11 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("personas", "conversations"):
             p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(func=func)
+    # rl: parsed by TRL's TrlParser (GRPOConfig + ModelConfig + its script arguments), see main
+    sub.add_parser(
+        "rl", help="online RL (TRL GRPO) against the simulated user; every GRPOConfig option", add_help=False
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    rest = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    verbose = bool(rest) and rest[0] in ("-v", "--verbose")
+    if rest[verbose:][:1] == ["rl"]:
+        from aloe_train.rl import main as rl_main
+
+        rl_args = rest[verbose + 1 :]
+        args = argparse.Namespace(verbose=verbose, func=lambda _: rl_main(rl_args))
+        return dispatch(args, parser, "aloe-train", quiet=("datasets",))
     # A misspelt flag: the subcommand's usage and the closest real flag (exit 2).
     args, _ = parse_with_suggestions(parser, list(sys.argv[1:] if argv is None else argv))
     return dispatch(args, parser, "aloe-train", quiet=("datasets",))

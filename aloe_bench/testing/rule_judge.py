@@ -1,0 +1,50 @@
+"""A judge whose scores are known by construction, for tests of training: `rule-word/WORD` rates a
+reply 1 + (how many times WORD occurs in it, at most 4), reading the reply out of the ALOE judge
+prompt (aloe-v1). A policy trained against it must learn to say WORD more often, so a rising mean
+reward shows that the plumbing from rollout to judge to gradient works, not only that it runs.
+
+Registered as a provider when this module is imported (tests only; never by the harness itself).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aloe_bench.models.backends import PROVIDERS, register_provider
+from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
+
+PROVIDER = "rule-word"
+_REPLY = re.compile(r"The model's reply:\n(.*?)\n\nAnswer with one integer", re.S)
+
+
+def word_score(reply: str, word: str) -> int:
+    count = len(re.findall(rf"\b{re.escape(word)}\b", reply, flags=re.I))
+    return 1 + min(4, count)
+
+
+class RuleWordJudge(Backend):
+    provider = PROVIDER
+
+    def __init__(self, name: str, args: Mapping[str, Any] | None = None):
+        super().__init__(name, args)
+        if not name.strip():
+            raise ValueError("rule-word/WORD needs the word to reward")
+        self.word = name.strip()
+
+    async def generate(
+        self, requests: list[ChatRequest], *, priority: int = PRIORITY_CRITICAL
+    ) -> list[Completion]:
+        out = []
+        for request in requests:
+            match = _REPLY.search(request.messages[-1]["content"])
+            if match is None:
+                out.append(Completion.failure("rule-word judges ALOE judge prompts (aloe-v1) only"))
+                continue
+            out.append(Completion(str(word_score(match.group(1), self.word)), completion_tokens=1))
+        return out
+
+
+if PROVIDER not in PROVIDERS:
+    register_provider(PROVIDER, RuleWordJudge)

@@ -1,0 +1,125 @@
+"""`aloe-train rl`: GRPO over whole conversations with the simulated user, on the embedded model.
+
+The learning test uses a judge whose reward is known by construction (`rule-word/WORD`: more of one
+word, higher score), so a rising mean reward shows that simulator -> policy -> judge -> gradient is
+wired right. The simulated user is the fake OpenAI server (real HTTP on 127.0.0.1) to keep the CPU
+time on the policy; the checkpoint is then scored by `aloe-bench run` like any other model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import read_run
+
+import aloe_bench.testing.rule_judge  # noqa: F401  (registers rule-word/WORD)
+from aloe_bench.errors import UserInputError
+from aloe_bench.testing.fake_openai import FakeOpenAIServer
+from aloe_train.rl import parse_rl, run_rl
+from aloe_train.rl_rollout import ChatTokens, Conversation
+
+WORD = "a"  # in ~40% of the 135M model's short replies at the start: a reward that varies inside a group
+
+
+def _argv(out, server, aloe_data_dir, *extra):
+    return [
+        "--model", "embedded", "--output", out,
+        "--simulator", "openai/fake-model", "--simulator_args", f"base_url={server.base_url}",
+        "--judge", f"rule-word/{WORD}",
+        "--personas", "demo", "--limit", "2", "--data_dir", aloe_data_dir, "--turns", "2",
+        "--num_generations", "4", "--per_device_train_batch_size", "8",
+        "--max_completion_length", "16", "--temperature", "1.0",
+        "--learning_rate", "5e-5", "--lr_scheduler_type", "constant", "--seed", "1",
+        "--cache", "", *extra,
+    ]  # fmt: skip
+
+
+def test_reward_rises_and_the_checkpoint_is_scored(cli, tmp_path, aloe_data_dir):
+    out = tmp_path / "rl"
+    with FakeOpenAIServer() as server:
+        record = run_rl([str(a) for a in _argv(out, server, aloe_data_dir, "--max_steps", "8")])
+        rewards = [e["reward"] for e in record["log_history"] if "reward" in e]
+        assert len(rewards) == 8 and all(r is not None for r in rewards)
+        # each step: 2 personas x 4 conversations x 2 turns, every reply judged
+        assert record["usage"]["judge"]["calls"] == 8 * 8 * 2
+        first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+        assert last > first + 0.3, rewards
+
+        lines = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
+        assert len(lines) == 8 * 8 and {x["step"] for x in lines} == set(range(8))
+        for line in lines:
+            assert [t["score"] for t in line["turns"]] == [
+                aloe_bench.testing.rule_judge.word_score(t["assistant"], WORD) for t in line["turns"]
+            ]
+
+        code, stdout, err = cli(
+            "run", "--model", f"hf/{out}", "--simulator", "openai/fake-model", "--simulator-base-url",
+            server.base_url, "--judge", "openai/fake-model", "--judge-base-url", server.base_url,
+            "--personas", "demo", "--limit", "2", "--turns", "2", "--max-new-tokens", "16",
+            "--no-progress", "--output", tmp_path / "eval", "--cache", tmp_path / "eval.sqlite",
+        )  # fmt: skip
+        assert code == 0, stdout + err
+        results, convs = read_run(tmp_path / "eval")
+        assert results["status"] == "complete" and len(results["metrics"]["al"]) == 2
+        assert all(t["assistant"] for c in convs for t in c["turns"])
+
+
+def test_overlap_with_the_evaluation_set_is_refused(tmp_path, aloe_data_dir):
+    official = [json.loads(x) for x in (aloe_data_dir / "profile_eval.jsonl").read_text().splitlines()[:1]]
+    persona_file = tmp_path / "mine.jsonl"
+    persona_file.write_text(json.dumps({"profile": official[0], "personality": "Calm."}) + "\n")
+    stage = parse_rl(
+        ["--model", "embedded", "--output", str(tmp_path / "o"), "--personas", str(persona_file),
+         "--data_dir", str(aloe_data_dir)]
+    )  # fmt: skip
+    from aloe_train.rl import training_personas
+
+    with pytest.raises(UserInputError, match="evaluation set"):
+        training_personas(stage.script, 0)
+
+
+def test_every_grpo_option_is_a_flag_and_bad_input_is_one_line(tmp_path):
+    stage = parse_rl(
+        ["--model", "embedded", "--output", str(tmp_path / "o"), "--beta", "0.02", "--num_generations", "4",
+         "--use_peft", "--lora_r", "4", "--preset", "rlpa"]
+    )  # fmt: skip
+    assert stage.train.beta == 0.02 and stage.train.num_generations == 4  # flags over the preset
+    assert stage.train.warmup_steps == 10 and stage.model.use_peft and stage.model.lora_r == 4
+    with pytest.raises(UserInputError, match="reward_weights"):
+        parse_rl(["--model", "embedded", "--output", str(tmp_path / "o"), "--reward_weights", "1", "2"])
+    with pytest.raises(UserInputError, match="--output is required"):
+        parse_rl(["--model", "embedded"])
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_checkpoint):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(embedded_checkpoint)
+
+
+def test_a_conversation_is_one_token_sequence_with_replies_masked_in(tokenizer):
+    chat = ChatTokens(tokenizer, "embedded")
+    conv = Conversation("persona:0", {"profile": "p", "personality": "q"}, "c")
+    chat.open(conv, "hello there")
+    conv.turns.append({"user": "hello there", "assistant": None})
+    reply_ids = tokenizer("Hi! How are you?", add_special_tokens=False)["input_ids"] + [
+        tokenizer.eos_token_id
+    ]
+    conv.turns[-1]["assistant"] = chat.reply(conv, reply_ids)
+    chat.next_user(conv, "fine, thanks")
+    full = tokenizer.apply_chat_template(
+        [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "Hi! How are you?"},
+            {"role": "user", "content": "fine, thanks"},
+        ],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    # the pieces are exactly the template's text, and only the reply is trained
+    assert tokenizer.decode(conv.prompt_ids + conv.completion_ids) == full
+    trained = [t for t, m in zip(conv.completion_ids, conv.env_mask, strict=True) if m]
+    assert trained == reply_ids
+    assert sum(conv.env_mask) == len(reply_ids) < len(conv.env_mask)
