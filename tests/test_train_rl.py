@@ -123,3 +123,30 @@ def test_a_conversation_is_one_token_sequence_with_replies_masked_in(tokenizer):
     trained = [t for t, m in zip(conv.completion_ids, conv.env_mask, strict=True) if m]
     assert trained == reply_ids
     assert sum(conv.env_mask) == len(reply_ids) < len(conv.env_mask)
+
+
+def test_lora_and_profile_reward_through_the_cli(tmp_path, aloe_data_dir, capsys):
+    """LoRA (peft) merged into the saved checkpoint; RLPA's profile reward as a second reward function."""
+    from transformers import AutoModelForCausalLM
+
+    from aloe_train.cli import main
+
+    out = tmp_path / "rl"
+    with FakeOpenAIServer() as server:
+        argv = _argv(out, server, aloe_data_dir, "--max_steps", "1", "--use_peft", "--lora_r", "4",
+                     "--profile_reward", "--reward_weights", "1.0", "0.5")  # fmt: skip
+        assert main(["rl", *map(str, argv)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 GRPO steps" in printed and "judge: " in printed
+    record = json.loads((out / "aloe_train.json").read_text())
+    (step,) = [e for e in record["log_history"] if "reward" in e]
+    assert step["rewards/profile_reward/mean"] is not None and step["rewards/aloe_reward/mean"] is not None
+    lines = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
+    for line in lines:
+        assert line["profile_score"] == aloe_bench.testing.rule_judge.word_score(
+            line["profile_statement"], WORD
+        )
+    # per conversation: 2 reply judgements + 1 profile judgement
+    assert record["usage"]["judge"]["calls"] == len(lines) * 3
+    assert not (out / "adapter_config.json").exists()  # merged: a plain checkpoint
+    AutoModelForCausalLM.from_pretrained(out)

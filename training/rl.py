@@ -134,6 +134,7 @@ def machine_defaults() -> dict[str, Any]:
     return {
         "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
         "use_cpu": not cuda,
+        "activation_checkpointing": cuda,  # saves GPU memory; on a CPU it only costs time
         "report_to": "none",
         "save_strategy": "no",  # the final checkpoint is saved merged, below
         "logging_steps": 1,
