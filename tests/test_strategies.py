@@ -142,6 +142,7 @@ def test_a_strategy_of_nothing_is_refused_in_one_line(cli, tmp_path):
     assert "cot/SPEC" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(CALLS))
 def test_every_strategy_end_to_end_on_the_embedded_model(cli, tmp_path, embedded_checkpoint, strategy):
     out = tmp_path / "run"

@@ -35,6 +35,7 @@ def _argv(out, server, aloe_data_dir, *extra):
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_reward_rises_and_the_checkpoint_is_scored(cli, tmp_path, aloe_data_dir):
     out = tmp_path / "rl"
     with FakeOpenAIServer() as server:
@@ -125,6 +126,7 @@ def test_a_conversation_is_one_token_sequence_with_replies_masked_in(tokenizer):
     assert sum(conv.env_mask) == len(reply_ids) < len(conv.env_mask)
 
 
+@pytest.mark.slow
 def test_lora_and_profile_reward_through_the_cli(tmp_path, aloe_data_dir, capsys):
     """LoRA (peft) merged into the saved checkpoint; RLPA's profile reward as a second reward function."""
     from transformers import AutoModelForCausalLM
