@@ -152,3 +152,39 @@ def test_lora_and_profile_reward_through_the_cli(tmp_path, aloe_data_dir, capsys
     assert record["usage"]["judge"]["calls"] == len(lines) * 3
     assert not (out / "adapter_config.json").exists()  # merged: a plain checkpoint
     AutoModelForCausalLM.from_pretrained(out)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, aloe_data_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rl"
+    with FakeOpenAIServer() as server:
+        # the rule judge registers itself on import; the child process imports it first
+        entry = "import sys, aloe_bench.testing.rule_judge; from aloe_train.cli import main; sys.exit(main())"
+        argv = [sys.executable, "-c", entry, "rl", *map(str, _argv(out, server, aloe_data_dir)),
+                "--max_steps", "3", "--num_generations", "2", "--per_device_train_batch_size", "2",
+                "--max_completion_length", "8", "--save_strategy", "steps", "--save_steps", "1"]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state = tmp_path / ".rl.trainer" / "checkpoint-1" / "trainer_state.json"
+        deadline = time.time() + 600
+        while not state.is_file() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert state.is_file() and not (out / "aloe_train.json").exists()
+
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "resuming from" in again.stderr
+    record = json.loads((out / "aloe_train.json").read_text())
+    assert record["resumed_from"].endswith(("checkpoint-1", "checkpoint-2")) and record["train"]["steps"] == 3
+    steps = [json.loads(x)["step"] for x in (out / "rollouts.jsonl").read_text().splitlines()]
+    assert sorted(steps) == [0, 0, 1, 1, 2, 2]  # each step's conversations once: none lost, none twice
+    assert not (tmp_path / ".rl.trainer").exists()

@@ -229,10 +229,36 @@ def training_personas(script: RLScriptArguments, seed: int) -> tuple[list[dict[s
 
 # -- the run ----------------------------------------------------------------------------------------
 def _check_output(out: Path, overwrite: bool) -> None:
+    """An empty folder, or the rollouts of an unfinished run of it (which is resumed)."""
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--output {out} is a file; pass a folder for the checkpoint")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if overwrite or not out.exists():
+        return
+    if (out / RECORD_FILE).is_file():
+        raise UserInputError(
+            f"{out} already holds a finished checkpoint; pass --overwrite or another --output"
+        )
+    if any(child.name != ROLLOUTS_FILE for child in out.iterdir()):
         raise UserInputError(f"{out} is not empty; pass --overwrite or another --output")
+
+
+def latest_checkpoint(work_dir: Path) -> Path | None:
+    """TRL's last complete checkpoint of an interrupted run (with --save_strategy steps)."""
+    done = [
+        d for d in work_dir.glob("checkpoint-*")
+        if d.name.split("-")[-1].isdigit() and (d / "trainer_state.json").is_file()
+    ]  # fmt: skip
+    return max(done, key=lambda d: int(d.name.split("-")[-1])) if done else None
+
+
+def keep_rollouts_before(path: Path, step: int) -> None:
+    """On resume, the rollouts of steps the checkpoint does not hold are played again: drop them."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines(keepends=True) if json.loads(line)["step"] < step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(path)
 
 
 def run_rl(argv: list[str]) -> dict[str, Any]:
@@ -251,8 +277,18 @@ def train_rl(stage: RLStage) -> dict[str, Any]:
     started = time.perf_counter()
     work_dir = out.parent / f".{out.name}.trainer"
     train.output_dir = str(work_dir)  # TRL's own files beside the checkpoint, not in it
+    if script.overwrite:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        (out / ROLLOUTS_FILE).unlink(missing_ok=True)
+    resume = train.resume_from_checkpoint or latest_checkpoint(work_dir)
+    if resume is not None:
+        state = json.loads((Path(resume) / "trainer_state.json").read_text())
+        keep_rollouts_before(out / ROLLOUTS_FILE, int(state["global_step"]))
+        print(f"aloe-train rl: resuming from {resume} (step {state['global_step']})", file=sys.stderr)
+    elif (out / ROLLOUTS_FILE).is_file():
+        (out / ROLLOUTS_FILE).unlink()  # an unfinished run with no checkpoint: start again
     try:
-        trainer, tok, result, usage = build_and_train(stage, personas, out)
+        trainer, tok, result, usage = build_and_train(stage, personas, out, resume)
         record = {
             "kind": "rl",
             "config": stage.record(),
@@ -262,7 +298,8 @@ def train_rl(stage: RLStage) -> dict[str, Any]:
                 "steps": trainer.state.global_step,
                 "seconds": round(time.perf_counter() - started, 1),
             },
-            "usage": usage,
+            "usage": usage,  # this invocation's calls (a resumed run's earlier calls are in the cache)
+            "resumed_from": str(resume) if resume else None,
             "log_history": trainer.state.log_history,
         }
         from aloe_bench.log.provenance import package_versions

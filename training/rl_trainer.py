@@ -124,7 +124,7 @@ def bound_roles(stage: Any, loop: LoopThread):
         loop.run(stack.aclose())
 
 
-def build_and_train(stage: Any, personas: list[dict[str, str]], out: Path):
+def build_and_train(stage: Any, personas: list[dict[str, str]], out: Path, resume: Any = None):
     from datasets import Dataset
     from trl import GRPOTrainer, get_peft_config
 
@@ -194,7 +194,7 @@ def build_and_train(stage: Any, personas: list[dict[str, str]], out: Path):
                 peft_config=get_peft_config(stage.model),
                 rollout_func=rollout_func,
             )
-            result = trainer.train()
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             usage = {"simulator": simulator.usage.to_dict(), "judge": judge.usage.to_dict()}
     finally:
         loop.close()
