@@ -11,6 +11,7 @@ import pytest
 from conftest import SMALL, read_run
 
 from aloe_bench.models.cost import list_price
+from aloe_bench.models.spec_names import portable_spec
 from aloe_bench.models.strategies import calls_per_reply, served_spec
 from aloe_bench.models.strategies.base import CALLS
 from aloe_bench.models.strategies.recall import recall
@@ -130,6 +131,7 @@ def test_specs_name_what_they_wrap():
     assert served_spec("self-critic/openai/gpt-4o-mini") == "openai/gpt-4o-mini"
     assert served_spec("reminder/cot/embedded") == "embedded"
     assert calls_per_reply("self-critic/cot/embedded") == 6 and calls_per_reply("hf/x") == 1
+    assert portable_spec("self-critic/hf//home/me/ckpt/sft") == "self-critic/hf/sft"  # no local paths
     # priced as the model it wraps (its usage sums every call)
     assert list_price("cot/openai/gpt-4o-mini") == list_price("openai/gpt-4o-mini") is not None
 

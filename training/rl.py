@@ -109,7 +109,7 @@ class RLStage:
         }
 
 
-def make_parser():
+def make_parser() -> Any:
     from trl import GRPOConfig, ModelConfig, TrlParser
 
     types: Any = (RLScriptArguments, GRPOConfig, ModelConfig)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from aloe_bench.models.strategies import STRATEGIES
+
 _PROVIDERS = ("hf", "vllm", "lmeval", "openai")
 _LOCAL = ("/", "./", "../", "~")
 
@@ -18,6 +20,9 @@ def portable_spec(spec: str | None) -> str:
     """`hf//abs/path/sft` -> `hf/sft`; `/abs/ckpt` -> `ckpt`; hub ids and API models unchanged."""
     if not spec:
         return str(spec)
+    strategy, slash, wrapped = spec.partition("/")
+    if slash and strategy in STRATEGIES:  # `cot/hf//abs/sft` -> `cot/hf/sft`
+        return f"{strategy}/{portable_spec(wrapped)}"
     provider, sep, name = spec.partition("/")
     if sep and provider in _PROVIDERS and name.startswith(_LOCAL):
         return f"{provider}/{_folder_name(name)}"

@@ -84,6 +84,13 @@ class StrategyBackend(Backend):
     def check(self) -> None:
         self.inner.check()
 
+    def check_settings(self, settings: GenerationSettings) -> None:
+        """A setting the wrapped model cannot apply is refused for the strategy too (where backends
+        check settings; see best-of-N's branch)."""
+        check = getattr(self.inner, "check_settings", None)
+        if check is not None:
+            check(settings)
+
     def identity(self) -> dict[str, Any]:
         # The prompt's hash is part of every cache key: an edited strategy prompt is a new strategy.
         return {
