@@ -163,3 +163,17 @@ def test_every_strategy_end_to_end_on_the_embedded_model(cli, tmp_path, embedded
         assert all(isinstance(t, str) and t for t in texts) and len(texts) == len(KINDS[strategy]) - (
             strategy == "recall"
         )
+
+
+def test_dry_run_counts_every_call_of_a_strategy(cli, aloe_data_dir):
+    base = ["run", "--task", "aloe_paper", "--data-dir", aloe_data_dir, "--limit", "2", "--dry-run"]
+    rows = {}
+    for spec in ("openai/gpt-4o-mini", "self-critic/openai/gpt-4o-mini"):
+        code, out, err = cli(*base, "--model", spec)
+        assert code == 0, err
+        rows[spec] = next(line.split() for line in out.splitlines() if line.startswith("model"))
+    plain, critic = rows["openai/gpt-4o-mini"], rows["self-critic/openai/gpt-4o-mini"]
+    assert int(critic[2]) == 3 * int(plain[2])  # calls
+    assert int(critic[3].replace(",", "")) == 3 * int(plain[3].replace(",", ""))  # prompt tokens
+    # priced as three calls (costs printed to the cent)
+    assert float(critic[-1]) == pytest.approx(3 * float(plain[-1]), abs=0.02) and float(critic[-1]) > 0
