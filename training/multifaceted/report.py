@@ -12,7 +12,6 @@ import numpy as np
 
 from aloe_train.embeddings import Embedder
 from aloe_train.multifaceted.collection import Rows
-from aloe_train.multifaceted.stages import InstructionWork
 from aloe_train.multifaceted.stats import STAGES, StageStats
 from aloe_train.multifaceted.taxonomy import Taxonomy
 
@@ -27,18 +26,17 @@ def _mean_sd(values: list[float]) -> dict[str, Any]:
     return {"mean": round(mean, 4), "sd": None if sd is None else round(sd, 4), "n": len(values)}
 
 
-def diversity(
-    works: list[InstructionWork], rows: Rows, taxonomy: Taxonomy, embedder: Embedder, seed: int
-) -> dict[str, Any]:
+def diversity(rows: Rows, taxonomy: Taxonomy, embedder: Embedder, seed: int) -> dict[str, Any]:
     kept_sets = [r["preference_set"] for r in rows.sft + rows.bench]
     distinct = {
         d.name: len({p["subdimension"].lower() for s in kept_sets for p in s if p["dimension"] == d.name})
         for d in taxonomy.dimensions
     }
-    systems_by_instruction = [
-        [s for s, r in zip(w.systems, w.responses, strict=True) if s is not None and r is not None]
-        for w in works
-    ]
+    # what was written (SFT and bench rows), grouped by instruction
+    grouped: dict[str, list[str]] = {}
+    for r in rows.sft + rows.bench:
+        grouped.setdefault(r["prompt"], []).append(r["system"])
+    systems_by_instruction = list(grouped.values())
     systems = [s for group in systems_by_instruction for s in group]
     within: list[float] = []
     for group in systems_by_instruction:

@@ -415,7 +415,7 @@ def _figures(
         },
         "stages": {s: stats[s].to_dict() for s in STAGES},
         "failures": failures(stats),
-        "diversity": diversity(works, rows, taxonomy, embedder, config.seed),
+        "diversity": diversity(rows, taxonomy, embedder, config.seed),
         "usage": usage,
         "tokens": {
             "prompt": prompt_tokens,
