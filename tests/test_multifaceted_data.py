@@ -410,3 +410,37 @@ def test_sigkill_then_rerun_repeats_no_finished_call(tmp_path):
         build_collection(clean, progress=False)
     for split in ("sft.jsonl", "dpo.jsonl", "rm.jsonl"):
         assert (tmp_path / "out" / split).read_text() == (tmp_path / "clean" / split).read_text()
+
+
+def test_own_taxonomy_shapes_the_preference_sets(tmp_path):
+    taxonomy = tmp_path / "t.yaml"
+    taxonomy.write_text(
+        "dimensions:\n  - name: tone\n    description: how it sounds\n    seeds: [warm, dry]\n"
+        "  - name: depth\n    description: how far it goes\n"
+    )
+    ins = _instructions(tmp_path / "ins.jsonl", GOOD[:1])
+    with ScriptedServer() as server:
+        summary = build_collection(
+            _config(tmp_path, server, ins, taxonomy=str(taxonomy), sets=2), progress=False
+        )
+        asked = [json.dumps(b) for b in server.requests]
+    rows = _lines(tmp_path / "out" / "sft.jsonl")
+    assert [[p["dimension"] for p in r["preference_set"]] for r in rows] == [["tone", "depth"]] * 2
+    assert summary["stages"]["subdimensions"]["items"] == 2 and summary["counts"]["dpo_rows"] == 2
+    assert any("Examples of subdimensions of tone: warm, dry." in a for a in asked)
+
+
+def test_an_unreachable_generator_stops_with_one_line(tmp_path, capsys):
+    import socket
+
+    from aloe_train.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    code = main(["multifaceted-data", "--instructions", "sample", "--limit", "1", "--output", str(tmp_path / "o"),
+                 "--generator", "openai/fake", "--generator-args", f"base_url=http://127.0.0.1:{port}/v1,max_retries=0",
+                 "--cache", "", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "every generator request failed" in err[-1]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["status"] == "failed"
