@@ -52,7 +52,6 @@ class InstructionWork:
     preferences: dict[str, list[Preference] | None] = field(default_factory=dict)
     sets: list[list[Preference]] = field(default_factory=list)
     systems: list[str | None] = field(default_factory=list)
-    similarity: list[float] = field(default_factory=list)  # each set's highest similarity to the others
     responses: list[str | None] = field(default_factory=list)
     rubrics: list[list[dict[str, Any]] | None] = field(default_factory=list)
 
@@ -213,14 +212,12 @@ class Synthesizer:
         it stays; the rest are dropped (a pair needs two system messages that really differ)."""
         stats = self.stats["system"]
         for w in works:
-            w.similarity = [float("nan")] * len(w.systems)
             present = [(j, s) for j, s in enumerate(w.systems) if s is not None]
             if len(present) < 2:
                 continue
             texts = [s for _, s in present]
             _, highest = select_novel(texts, [], self.settings.threshold, self.embedder)
             for (j, _text), best in zip(present, highest, strict=True):
-                w.similarity[j] = best
                 if best > self.settings.threshold:  # select_novel keeps exactly those at most it
                     w.systems[j] = None
                     stats.kept -= 1
