@@ -281,9 +281,12 @@ class _Recorder:
     out: Path
     summary: dict[str, Any]
     build: Any  # () -> (Rows, extra summary fields) | None before the stages are done
+    stats: dict[str, StageStats]
 
     def flush(self, status: RunStatus) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
+        # the stages so far (what a stopped or failed run got to, and what it dropped)
+        self.summary["stages"] = {s: self.stats[s].to_dict() for s in STAGES}
         built = self.build() if status in ("complete",) else None
         if built is not None:
             rows, extra = built
@@ -361,17 +364,22 @@ async def _build(config: MultifacetedDataConfig, progress: bool | None) -> dict[
             embedder,
         )
 
+        recorder = _Recorder(out, summary, build, stats)
+
         async def work() -> None:
             await synth.subdimensions(works)
             _fail_if_unreachable(stats["subdimensions"])
+            recorder.flush("running")
             await synth.preferences(works)
+            recorder.flush("running")
             await synth.systems(works)
+            recorder.flush("running")
             await synth.responses(works)
             if config.bench_instructions:
+                recorder.flush("running")
                 await synth.rubrics(works)
             done["stages"] = True
 
-        recorder = _Recorder(out, summary, build)
         return await record_run(recorder, work, status=lambda: "complete")
 
 
