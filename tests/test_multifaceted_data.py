@@ -444,3 +444,18 @@ def test_an_unreachable_generator_stops_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "every generator request failed" in err[-1]
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_stage_progress_in_a_log_says_done_total_and_eta():
+    import io
+
+    from aloe_train.multifaceted.progress import StageProgress
+
+    stream = io.StringIO()
+    progress = StageProgress("system", 4, interactive=False, stream=stream, log_interval_s=0.0)
+    time.sleep(0.01)
+    progress.step()
+    progress.close(kept=1)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("multifaceted-data: system: 1/4, about ") and lines[0].endswith("s left")
+    assert lines[-1].startswith("multifaceted-data: system: 4 items, 1 kept, ")
