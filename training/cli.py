@@ -44,6 +44,15 @@ def _conversations(args: argparse.Namespace) -> int:
     return EXIT_FAILED_CONVERSATIONS if meta["failed"] else 0
 
 
+def _multifaceted_data(args: argparse.Namespace) -> int:
+    from aloe_train.multifaceted.run import MultifacetedDataConfig, build_collection, summary_text
+
+    config = config_from_args(MultifacetedDataConfig, args)
+    result = build_collection(config, progress=False if args.no_progress else None)
+    print(summary_text(result, config))
+    return 0
+
+
 def _main_process() -> bool:
     """Under `accelerate launch`/`torchrun` only rank 0 reports."""
     return os.environ.get("RANK", "0") == "0"
@@ -83,6 +92,7 @@ def _pipeline(args: argparse.Namespace) -> int:
 def _config_classes():
     # Imported here so that `aloe-train --help` stays fast; the heavy imports happen in the commands.
     from aloe_train.conversations import ConversationConfig
+    from aloe_train.multifaceted.run import STAGES_HELP, MultifacetedDataConfig
     from aloe_train.personas import PersonaGrowthConfig
     from aloe_train.pipeline import PipelineConfig
     from aloe_train.train import DPORunConfig, SFTRunConfig
@@ -93,6 +103,12 @@ def _config_classes():
             ConversationConfig,
             _conversations,
             "generate tree-structured preference conversations",
+        ),
+        "multifaceted-data": (
+            MultifacetedDataConfig,
+            _multifaceted_data,
+            "build a Multifaceted Collection (stated preferences) for any instructions",
+            STAGES_HELP,
         ),
         "sft": (SFTRunConfig, _sft, "supervised fine-tuning (TRL) on the preferred replies"),
         "dpo": (DPORunConfig, _dpo, "DPO (TRL) on preferred vs rejected replies"),
@@ -114,10 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aloe-train {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log backend and trainer activity")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (cls, func, help_text) in _config_classes().items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name, (cls, func, help_text, *epilog) in _config_classes().items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog[0] if epilog else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add_config_arguments(p, cls, title=f"{name} settings ({cls.__name__})")
-        if name in ("personas", "conversations"):
+        if name in ("personas", "conversations", "multifaceted-data"):
             p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(func=func)
     return parser
