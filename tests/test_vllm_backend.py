@@ -481,3 +481,18 @@ def test_batching_backend_fails_only_the_bad_rows():
     out = asyncio.run(backend.generate([_req(t) for t in texts]))
     assert [o.text for o in out] == ["A", None, "B", None, "C"]
     assert out[1].error == "too long" and out[3].error == "RuntimeError: bad row"
+
+
+def test_cli_refuses_budgets_over_the_device_in_one_line_before_loading(cli, tiny, fake_vllm, tmp_path):
+    model, judge = f"vllm/{tiny}", f"vllm/{tiny}"
+    code, _, err = cli(
+        "run", "--model", model, "--model-args", "gpu_memory=0.7", "--simulator", "control/generic",
+        "--judge", judge, "--judge-args", "gpu_memory=0.5", "--personas", "demo", "--limit", "1",
+        "--turns", "1", "--no-progress", "--output", tmp_path / "run", "--cache", tmp_path / "c.sqlite",
+    )  # fmt: skip
+    assert code != 0
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(
+        "aloe-bench: error: GPU memory budgets exceed the device"
+    ), err
+    assert not fake_vllm.instances  # refused before any engine started
