@@ -4,7 +4,9 @@ Builds a small random-weight Llama checkpoint (no download: a byte-level BPE tok
 a ChatML template; see aloe_bench/testing/tiny_llama.py), then
 1. runs the engine's fixed workload (the demo personas and their variants, `--turns` turns, the
    model, simulated user and judge all `hf/<checkpoint>`, greedy, no call cache) at 1, 8 and 32
-   concurrent conversations and prints generated tokens/s of wall time and peak GPU memory;
+   concurrent conversations and prints generated tokens/s of wall time and peak GPU memory, beside
+   transformers' generate() alone on the same checkpoint (with cuDNN attention as hf/ leaves it: off
+   on CUDA, and on, PyTorch's default, for comparison);
 2. greedy agreement with the CPU reference: the same 8-conversation workload in float32 on the device
    and on the CPU, reply by reply (and the device's bf16 replies against the same reference);
 3. the same through `vllm/` when vLLM is importable (said plainly when it is not);
@@ -172,7 +174,7 @@ def main() -> None:
     parser.add_argument("--agreement-conversations", type=int, default=8)
     parser.add_argument("--train-steps", type=int, default=2, help="SFT and DPO steps (0: skip training)")
     parser.add_argument(
-        "--parts", default="scoring,no-cudnn,agreement,vllm,training", help="which checks to run"
+        "--parts", default="scoring,cudnn,agreement,vllm,training", help="which checks to run"
     )
     args = parser.parse_args()
     torch = _torch()
@@ -200,20 +202,22 @@ def main() -> None:
                 f"\n[1] hf/ on {device} (dtype auto: bf16 on CUDA, float32 on CPU): tokens/s, model load included"
             )
             throughput(spec, {"device": device}, device, concurrencies, args.turns, limits, tmp)
+            cudnn = torch.backends.cuda.cudnn_sdp_enabled()
+            note = (
+                f", cuDNN attention {'on' if cudnn else 'off'} (as hf/ leaves it)" if device != "cpu" else ""
+            )
             print(
-                f"\n[1b] the same checkpoint through transformers' generate() alone, {args.model_tokens} new tokens"
+                f"\n[1b] the same checkpoint through generate() alone, {args.model_tokens} new tokens{note}"
             )
             raw_generate(checkpoint, device, concurrencies, args.model_tokens)
-        if device.startswith("cuda") and "no-cudnn" in parts:
+        if device.startswith("cuda") and "cudnn" in parts:
             # PyTorch's SDPA prefers cuDNN attention on Hopper; cuDNN builds a graph for every new
-            # sequence length, i.e. at every decoding step (measured: ~48 ms vs ~4.6 ms eager).
-            torch.backends.cuda.enable_cudnn_sdp(False)
-            print(
-                "\n[1c] [1] and [1b] again with cuDNN attention off (torch.backends.cuda.enable_cudnn_sdp(False))"
-            )
-            throughput(spec, {"device": device}, device, concurrencies, args.turns, limits, tmp)
-            raw_generate(checkpoint, device, concurrencies, args.model_tokens)
+            # sequence length, i.e. at every decoding step (hf/ turns it off on CUDA for that reason).
+            before = torch.backends.cuda.cudnn_sdp_enabled()
             torch.backends.cuda.enable_cudnn_sdp(True)
+            print("\n[1c] generate() alone with cuDNN attention on (PyTorch's default), for comparison")
+            raw_generate(checkpoint, device, concurrencies, args.model_tokens)
+            torch.backends.cuda.enable_cudnn_sdp(before)
 
         n = args.agreement_conversations
         if "agreement" not in parts:
