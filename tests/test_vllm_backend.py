@@ -419,6 +419,11 @@ def test_unknown_model_argument_is_refused_with_the_known_ones(tiny, fake_vllm):
         VLLMBackend(str(tiny), {"gpu_mem_util": "0.5"})
 
 
+def test_batch_size_keeps_working_as_the_engine_s_max_num_seqs(tiny, fake_vllm):
+    assert _backend(tiny, batch_size=64).engine_kwargs()["max_num_seqs"] == 64
+    assert _backend(tiny, batch_size=64, max_num_seqs=8).engine_kwargs()["max_num_seqs"] == 8
+
+
 def test_home_relative_path_reaches_the_engine_expanded(tiny, fake_vllm, monkeypatch):
     monkeypatch.setenv("HOME", str(tiny.parent))
     backend = _backend(Path("~") / tiny.name)

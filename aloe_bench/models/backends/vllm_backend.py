@@ -13,8 +13,8 @@ submission; engine aborts and errors are failures (never cached); only a dead en
 
 Arguments (`--model-args k=v,...`): dtype, tensor_parallel_size, data_parallel_size,
 gpu_memory_utilization (or gpu_memory, the role's share of the device, see gpu_budget.py),
-max_model_len, max_num_seqs, revision, trust_remote_code, enforce_eager, enable_prefix_caching,
-batch_invariant (1: VLLM_BATCH_INVARIANT, replies independent of the batch; recorded in the identity).
+max_model_len, max_num_seqs (batch_size, its old name here), revision, trust_remote_code,
+enforce_eager, enable_prefix_caching, batch_invariant (1: VLLM_BATCH_INVARIANT, replies independent of the batch; recorded in the identity).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _ENGINE_ARGS: dict[str, Callable[[Any], Any]] = {
     "enable_prefix_caching": _flag,
 }
 # Arguments this backend reads itself.
-_OWN_ARGS = {"gpu_memory", "batch_invariant"}
+_OWN_ARGS = {"gpu_memory", "batch_invariant", "batch_size"}  # batch_size: the old name of max_num_seqs
 # Arguments that change replies (the cache key); parallelism, memory and scheduling do not, except
 # through batch composition, which `batch_invariant` records.
 _IDENTITY_ARGS = ("dtype", "revision", "max_model_len")
@@ -145,6 +145,8 @@ class VLLMBackend(Backend):
 
     def engine_kwargs(self) -> dict[str, Any]:
         kwargs = {k: conv(self.args[k]) for k, conv in _ENGINE_ARGS.items() if k in self.args}
+        if "batch_size" in self.args and "max_num_seqs" not in kwargs:  # sequences scheduled at once
+            kwargs["max_num_seqs"] = int(self.args["batch_size"])
         share = self.args.get("gpu_memory", self.gpu_share)
         if share is not None and "gpu_memory_utilization" not in kwargs:
             kwargs["gpu_memory_utilization"] = float(share)
