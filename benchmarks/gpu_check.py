@@ -249,7 +249,9 @@ def main() -> None:
         else:
             import vllm
 
-            print(f"  vLLM {vllm.__version__}")
+            print(
+                f"  vLLM {vllm.__version__} (peak GPU MiB counts this process only: the engine runs in its own)"
+            )
             throughput(f"vllm/{checkpoint}", {"gpu_memory": "0.5", "max_model_len": "4096"}, device,
                        concurrencies, args.turns, limits, tmp)  # fmt: skip
 
