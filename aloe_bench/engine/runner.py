@@ -43,6 +43,7 @@ from aloe_bench.metrics.alignment import alignment_metrics
 from aloe_bench.metrics.trust import plan_line, planned_judge_calls, trust_sections
 from aloe_bench.metrics.validity import persona_key, swap_map
 from aloe_bench.models.backends import Backend, BackendPool, normalize_spec
+from aloe_bench.models.backends.gpu_budget import plan_gpu_budgets
 from aloe_bench.models.cache import CallCache
 from aloe_bench.models.cost import Price, batch_discount, role_prices, table_record
 from aloe_bench.models.roles import Role, Usage
@@ -73,10 +74,12 @@ def role_backends(
     """The backend of each role: the one `given` for it by name (the lm-eval interception hands in
     the LM it was called on as the model under test), else the pool's."""
     given = given or {}
-    return {
+    backends = {
         name: given[name] if name in given else role_backend(pool, config, concurrency)
         for name, config in roles.items()
     }
+    plan_gpu_budgets(backends.values())  # roles sharing one GPU: explicit shares, refused if over
+    return backends
 
 
 @dataclass
