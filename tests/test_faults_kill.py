@@ -47,7 +47,9 @@ def write_personas(path: Path, n: int) -> Path:
     return path
 
 
-def run_command(base_url: str, personas: Path, out: Path, cache: Path, model: str = "openai/fake") -> list[str]:
+def run_command(
+    base_url: str, personas: Path, out: Path, cache: Path, model: str = "openai/fake"
+) -> list[str]:
     sim = judge = "openai/fake"
     return [
         sys.executable, "-c", ARMED_CLI, "run",
@@ -100,7 +102,9 @@ def test_sigkill_at_each_point_then_rerun_equals_uninterrupted(tmp_path):
             cmd = run_command(server.base_url, personas, out, cache)
             before = len(server.requests)
             killed = run(cmd, fault=point, report=report)
-            assert killed.returncode == -signal.SIGKILL, f"{point}: not reached ({killed.returncode}): {killed.stderr}"
+            assert killed.returncode == -signal.SIGKILL, (
+                f"{point}: not reached ({killed.returncode}): {killed.stderr}"
+            )
             assert_whole_files(out)
             uncommitted = json.loads(report.read_text())["uncommitted"]
 
@@ -116,7 +120,12 @@ def test_sigkill_at_each_point_then_rerun_equals_uninterrupted(tmp_path):
             # Every call needed was made; the only ones made twice were in flight or not yet
             # committed when the process died.
             repeated = made - reference_calls
-            assert 0 <= repeated <= uncommitted + server.max_in_flight, (point, made, reference_calls, uncommitted)
+            assert 0 <= repeated <= uncommitted + server.max_in_flight, (
+                point,
+                made,
+                reference_calls,
+                uncommitted,
+            )
             # The run's own count: what both invocations sent plus what the re-run found in the cache.
             sent = sum(u["calls"] for u in results["usage"].values())
             assert sent <= made, point

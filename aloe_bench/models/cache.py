@@ -70,9 +70,16 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 class CallCache:
-    def __init__(self, path: Path | str, *, commit_interval_s: float = COMMIT_INTERVAL_S):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ):
         self.path = Path(path)
         self.commit_interval_s = commit_interval_s
+        self.busy_timeout_s = busy_timeout_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._reader = self._connect()
@@ -103,12 +110,14 @@ class CallCache:
         self._thread.start()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=self.busy_timeout_s, isolation_level=None
+        )
+        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
         return db
 
     def _setup(self, db: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + 6 * BUSY_TIMEOUT_S
+        deadline = time.monotonic() + 6 * self.busy_timeout_s
         while True:
             try:
                 # WAL: readers in other processes never wait on this one's commits. NORMAL: a commit
@@ -171,7 +180,7 @@ class CallCache:
     def _read(self, key: str) -> str | None:
         """The stored completion of `key` (caller holds the lock); a key not in memory may have
         been stored by another process since: the map is topped up once before saying no."""
-        deadline = time.monotonic() + 6 * BUSY_TIMEOUT_S
+        deadline = time.monotonic() + 6 * self.busy_timeout_s
         k = _short_key(key)
         while True:
             try:
@@ -307,7 +316,7 @@ class CallCache:
             self._closing = True
             self._wake.notify()
         self._thread.join()
-        deadline = time.monotonic() + 6 * BUSY_TIMEOUT_S
+        deadline = time.monotonic() + 6 * self.busy_timeout_s
         while True:  # a commit that met a locked database kept its calls: try again, for a while
             self._commit_pending()
             with self._lock:
