@@ -120,6 +120,9 @@ def test_sigkill_at_each_point_then_rerun_equals_uninterrupted(tmp_path):
             # Every call needed was made; the only ones made twice were in flight or not yet
             # committed when the process died.
             repeated = made - reference_calls
+            print(
+                f"{point}: {made} calls for {reference_calls} ({repeated} again; {uncommitted} were uncommitted)"
+            )
             assert 0 <= repeated <= uncommitted + server.max_in_flight, (
                 point,
                 made,
