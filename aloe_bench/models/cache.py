@@ -7,14 +7,15 @@ no calls at all. Failures are never cached, so a re-run retries them.
 Group commits: `put` keeps a finished call in memory (where `get` already finds it) and a
 background thread commits what has gathered every `commit_interval_s` (0.5 s) in one SQLite
 transaction. One transaction per call wrote several pages per call and checkpointed them again
-(18.9x the bytes kept at 2,000 x 3); one per interval writes each touched page once per interval.
+(23x the bytes kept at 2,000 x 3, benchmarks/scale.py); one per interval writes each touched page
+once per interval.
 The durability bound: a kill -9 loses at most the calls finished in the last `commit_interval_s`
 (plus the one commit under way), which the next run makes again; `close` commits everything.
 The table has no index: rows are appended in the order they finished, and this process keeps the
 map from key to row in memory (~100 bytes a call; loaded on open, topped up from rows other
 processes appended when a key is not found), so a commit writes the new rows and nothing else. (An
-index of random keys made every commit rewrite pages all over it: 9.9x the bytes kept at 100,000
-calls, and growing with the cache.)
+index on the random keys, even grouped, made every commit rewrite pages all over it: 9.9x the bytes
+kept at 100,000 calls in groups of 400, and growing with the cache; 2.1x without it.)
 
 Shared between processes (two runs on one cache at once): SQLite in WAL mode, so readers never wait
 on the writer; a commit takes the write lock up front (BEGIN IMMEDIATE) with a busy timeout, and a
@@ -59,8 +60,9 @@ def call_key(
 
 
 def _short_key(key: str) -> int:
-    """The index key: the first 8 bytes of the hex digest as a signed 64-bit integer (the full key
-    is stored beside it and compared, so a collision costs a row read, never a wrong answer)."""
+    """The in-memory map's key: the first 8 bytes of the hex digest as a signed 64-bit integer (the
+    full key is stored in the row and compared, so two keys sharing it cost a miss, never a wrong
+    answer; the odds are 2^-64 a pair)."""
     return int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
 
 
