@@ -86,7 +86,8 @@ def assert_whole_files(out: Path) -> None:
 
 def test_sigkill_at_each_point_then_rerun_equals_uninterrupted(tmp_path):
     personas = write_personas(tmp_path / "personas.jsonl", PERSONAS)
-    behaviour = FakeBehaviour(latency_s=0.01, judge_by_content=True)
+    # 50 ms a call: the run spans several 0.5 s commit intervals, so kills meet committed calls too
+    behaviour = FakeBehaviour(latency_s=0.05, judge_by_content=True)
     with FakeOpenAIServer(behaviour) as server:
         ref_out = tmp_path / "reference"
         done = run(run_command(server.base_url, personas, ref_out, tmp_path / "ref.sqlite"))
