@@ -26,11 +26,14 @@ read-only path): `StorageError`, one line naming the file, raised by the next `p
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,13 @@ def _short_key(key: str) -> int:
     full key is stored in the row and compared, so two keys sharing it cost a miss, never a wrong
     answer; the odds are 2^-64 a pair)."""
     return int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
+
+
+def _close_at_exit(ref: weakref.ReferenceType[CallCache]) -> None:
+    cache = ref()
+    if cache is not None:
+        with contextlib.suppress(Exception):
+            cache.close()
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -110,6 +120,8 @@ class CallCache:
         self._commit_lock = threading.Lock()  # one commit at a time on the writer connection
         self._thread = threading.Thread(target=self._commit_loop, name="call-cache-commit", daemon=True)
         self._thread.start()
+        # A cache its owner forgot to close still commits its last calls when the interpreter exits.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
