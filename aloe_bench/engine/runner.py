@@ -144,7 +144,11 @@ class RunRecorder:
         self.bytes_written += self._journal.compact(c.to_dict() for c in self.conversations)
         todo = []
         for conv in self.conversations:
-            if conv.status == "failed":  # retried: its last, unanswered turn is asked again
+            # A failed conversation is retried: its last, unanswered turn is asked again. So is the
+            # unanswered turn of one that was running when the run stopped (Ctrl-C, a full disk: the
+            # stop's flush wrote it with its user message and no reply yet), not taken as complete.
+            unanswered = bool(conv.turns) and conv.turns[-1].assistant is None
+            if conv.status == "failed" or (conv.status == "running" and unanswered):
                 while conv.turns and conv.turns[-1].assistant is None:
                     conv.turns.pop()
                 conv.status, conv.error = "running", None

@@ -11,9 +11,6 @@ a kill -9 loses nothing that was written.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.filemodes import chmod_as_created
 from aloe_bench.log.models import (
     AloeMetrics,
     ConfigRecord,
@@ -32,6 +28,7 @@ from aloe_bench.log.models import (
     RunResults,
 )
 from aloe_bench.models.spec_names import portable_spec
+from aloe_bench.storage import write_lines_atomic  # noqa: F401 - its home was here; importers use it
 
 RESULTS_FILE = "results.json"
 # The run-log format this code writes (results.json `format_version`). Runs written before the field
@@ -132,29 +129,6 @@ class ConversationRecord:
             error=data.get("error"),
             meta=data.get("meta", {}),
         )
-
-
-def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
-    """Write `lines` to `path` through a temp file and a rename (a reader never sees half a file,
-    a kill leaves the old one), streamed so a large run's file never sits in memory, with the mode
-    the umask allows. Returns the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    written = 0
-    try:
-        chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line)
-                written += len(line.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return written
 
 
 def write_text_atomic(path: Path, text: str) -> None:
