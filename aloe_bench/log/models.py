@@ -277,6 +277,11 @@ class AloeMetrics(Record):
         return self.ci.avg is not None and any(b is not None for b in self.ci.al or [])
 
 
+# What a rubric scorer's metrics always hold (scorers/rubric.py `rubric_metrics`): the record type
+# follows what the metrics are, not which task made them.
+RUBRIC_KEYS = frozenset({"by_source", "by_dimension", "rubrics"})
+
+
 @dataclass(kw_only=True)
 class RubricMetrics(AloeMetrics):
     """Multifaceted: the one-turn curve contract plus the rubric score and its breakdowns."""
@@ -443,8 +448,9 @@ class RunResults(Record):
         if isinstance(data, dict):
             data = _migrated(data)
         results = super().from_dict(data, where)
-        if results.config.is_multifaceted:  # the scorer's metrics: read again as the rubric record
-            results.metrics = RubricMetrics.from_dict(results.metrics.to_dict(), "metrics")
+        metrics = results.metrics.to_dict()
+        if metrics.keys() >= RUBRIC_KEYS:  # a rubric scorer's metrics: read again as their record
+            results.metrics = RubricMetrics.from_dict(metrics, "metrics")
         return results
 
     def warning_codes(self) -> set[str]:

@@ -13,8 +13,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from aloe_bench.engine.execute import run_task
 from aloe_bench.engine.session import engine
-from aloe_bench.engine.task import get_task, run_task
+from aloe_bench.engine.task_api import get_task
 from aloe_bench.integrations.lm_eval.requests import AloeRequest, encode_transcript
 from aloe_bench.log.models import RunResults
 from aloe_bench.log.results import ConversationRecord
