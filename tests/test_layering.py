@@ -309,6 +309,8 @@ def test_the_old_names_still_import():
 
     for name in sorted(SHIMS):
         importlib.import_module(name)
+    from aloe_bench.benchmarks.aloe import TASK, setup
+    from aloe_bench.benchmarks.multifaceted import RubricScorer
     from aloe_bench.engine.config import RoleConfig, RunConfig
     from aloe_bench.engine.runner import prepare_run, run_benchmark
     from aloe_bench.engine.task import get_task
@@ -318,3 +320,4 @@ def test_the_old_names_still_import():
     assert run_benchmark is moved and callable(prepare_run) and callable(tasks_dir)
     assert RunConfig(model=RoleConfig("embedded")).model.spec == "embedded"
     assert get_task("aloe_bench.benchmarks.multifaceted") is get_task("multifaceted")
+    assert TASK is get_task("aloe") and callable(setup) and hasattr(RubricScorer, "submit")

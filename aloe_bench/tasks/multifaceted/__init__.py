@@ -5,7 +5,7 @@ config.py is its settings, setup.py what a run does per instance, run.py the ent
 
 from aloe_bench.engine.task_api import Task, register_task
 from aloe_bench.tasks.multifaceted.run import prepare_multifaceted
-from aloe_bench.tasks.multifaceted.setup import ROLE_KEYS, SETTINGS, dataset, make_config, setup
+from aloe_bench.tasks.multifaceted.setup import ROLE_KEYS, SETTINGS, RubricScorer, dataset, make_config, setup
 
 TASK = register_task(
     Task(
@@ -23,4 +23,13 @@ TASK = register_task(
     )
 )
 
-__all__ = ["ROLE_KEYS", "SETTINGS", "TASK", "dataset", "make_config", "prepare_multifaceted", "setup"]
+__all__ = [
+    "ROLE_KEYS",
+    "SETTINGS",
+    "TASK",
+    "RubricScorer",
+    "dataset",
+    "make_config",
+    "prepare_multifaceted",
+    "setup",
+]
