@@ -188,7 +188,7 @@ class ConfigRecord(Record):
     no `simulator`; a run without a judge panel has no `judges`."""
 
     task: str | None = None
-    kind: str | None = None  # "multifaceted"; absent: an ALOE run
+    kind: str | None = None  # the task's kind as it recorded it ("multifaceted"); absent: an ALOE run
     model: RoleRecord = field(default_factory=RoleRecord)
     simulator: RoleRecord | None = None
     judge: RoleRecord | None = None
@@ -218,10 +218,6 @@ class ConfigRecord(Record):
             "simulator_retries", "controls", "epochs", "prompts", "packages", "machine", "rejudged_from",
         }
     )  # fmt: skip
-
-    @property
-    def is_multifaceted(self) -> bool:
-        return self.kind == "multifaceted"
 
     @property
     def disclosure(self) -> str:
