@@ -42,7 +42,8 @@ def _summary(request: AloeRequest, results: RunResults) -> str:
     task = get_task(request.kind, request.task)
     label, key = task.headline
     m = results.metrics.to_dict()  # a task's metrics may hold keys of its own (its headline)
-    scored = f"{task.title} {request.task}: {m.get(task.item + 's', 0)} {task.item}s scored"
+    count = m.get(task.item + "s", m.get("conversations", 0))  # the curve counts items as conversations
+    scored = f"{task.title} {request.task}: {count} {task.item}s scored"
     return f"{scored}, {m.get('failed', 0)} failed, {label} {m.get(key)}; {usage}"
 
 
