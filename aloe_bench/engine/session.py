@@ -23,11 +23,11 @@ from typing import Any, Protocol, TypeVar, get_args
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import RunStatus
 from aloe_bench.log.results import CONVERSATIONS_FILE, RESULTS_FILE, ensure_writable
+from aloe_bench.log.storage import remove_stale_temps
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.cache import CallCache
 from aloe_bench.models.roles import Usage
 from aloe_bench.paths import default_call_cache
-from aloe_bench.storage import remove_stale_temps
 
 # complete: every item finished; incomplete: the run stopped (Ctrl-C, cancelled) or some items
 # failed, and re-running resumes it; failed: the run itself stopped on an error; running: not done.

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from aloe_bench.log.results import CONVERSATIONS_FILE, write_lines_atomic
-from aloe_bench.storage import storage_error
+from aloe_bench.log.files import CONVERSATIONS_FILE, write_lines_atomic
+from aloe_bench.log.storage import storage_error
 
 JOURNAL_FILE = "journal.jsonl"
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aloe_bench.engine.dry_run import token_counter
-from aloe_bench.models.cost import Price, batch_discount, table_record
+from aloe_bench.models.cost import Price, batch_discount, table_record, token_counter
 from aloe_train.generation import RoleBinding
 from aloe_train.multifaceted.instructions import Instruction
 from aloe_train.multifaceted.stats import STAGES

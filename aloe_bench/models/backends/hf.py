@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.progress import ACTIVITY
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.models.activity import ACTIVITY
 from aloe_bench.models.backends.base import BatchingBackend, ChatRequest, Completion
 from aloe_bench.models.backends.chat_template import render_prompt, system_role_mode
 
