@@ -386,13 +386,13 @@ def test_sigkill_then_rerun_repeats_no_finished_call(tmp_path):
             if cache.exists():
                 with sqlite3.connect(cache) as db:
                     try:
-                        finished = db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+                        finished = db.execute("SELECT COUNT(*) FROM calls_v2").fetchone()[0]
                     except sqlite3.OperationalError:
                         finished = 0
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with sqlite3.connect(cache) as db:
-            finished = db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            finished = db.execute("SELECT COUNT(*) FROM calls_v2").fetchone()[0]
         assert 20 <= finished < 16 * 2 + 12 * 2  # killed in the middle
         assert json.loads((tmp_path / "out" / "summary.json").read_text())["status"] == "running"
         sent_before = len(server.requests)

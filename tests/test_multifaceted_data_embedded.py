@@ -24,7 +24,7 @@ def _finished(cache) -> int:
         return 0
     try:
         with sqlite3.connect(cache) as db:
-            return db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM calls_v2").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
