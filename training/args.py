@@ -265,7 +265,7 @@ def parse_stage(kind: str, argv: list[str]) -> Stage:
         )
     try:
         script, train, model = parser.parse_args_and_config(argv)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         raise UserInputError(f"aloe-train {kind}: {str(exc).splitlines()[0]}") from None
     script.preset = preset
     if not script.data:

@@ -99,6 +99,15 @@ def _prepare_output(out: Path, digest: str, overwrite: bool) -> str:
     return "fresh"
 
 
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest `checkpoint-N` that was written to the end: a SIGKILL during a save leaves a folder
+    without `trainer_state.json` (the Trainer writes it last), which resuming must skip."""
+    done = [
+        p for p in out.glob("checkpoint-*") if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(max(done, key=lambda p: int(p.name[11:]))) if done else None
+
+
 def _peft_config(stage: Stage):
     from trl import get_peft_config
 
@@ -222,12 +231,11 @@ def run_stage(stage: Stage) -> dict[str, Any]:
     tok, model, prompt_format = _load(stage, source)
     rows, report = _build(stage, tok, script.data, script.revision, script.split)
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
 
     trainer = _trainer(stage, model, tok, Dataset.from_list(rows))
     resume = stage.train.resume_from_checkpoint
     if resume is None and state == "resume":
-        resume = get_last_checkpoint(str(out))
+        resume = last_complete_checkpoint(out)
         if resume:
             print(f"aloe-train {stage.kind}: resuming from {resume}", file=sys.stderr)
     result = trainer.train(resume_from_checkpoint=resume)
