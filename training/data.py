@@ -133,7 +133,7 @@ def _hub_rows(name: str, revision: str | None, split: str) -> Source:
     )
 
 
-def detect_format(row: dict[str, Any], requested: str, where: str) -> str:
+def detect_format(row: dict[str, Any], requested: str, where: str, use: str | None = None) -> str:
     if requested not in FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(FORMATS)}")
     if requested == "multifaceted" and "output" not in row and "chosen" in row:
@@ -142,6 +142,8 @@ def detect_format(row: dict[str, Any], requested: str, where: str) -> str:
         return requested
     if isinstance(row.get("turns"), list):
         return "aloe"
+    if use == "sft" and "prompt" in row and "output" in row:
+        return "multifaceted"  # a row with both an output and a pair: SFT learns the output
     if "input" in row and "chosen" in row and "rejected" in row:
         return "rm"
     if "prompt" in row and "chosen" in row and "rejected" in row:
@@ -202,7 +204,7 @@ def read_rows(
     if not source.rows:
         raise UserInputError(f"{source.label}: no rows")
     first_no, first = source.rows[0]
-    kind = detect_format(first, requested, source.at(first_no))
+    kind = detect_format(first, requested, source.at(first_no), use)
     if use and kind not in ACCEPTS[use]:
         raise UserInputError(
             f"{source.label}: {kind} rows cannot train {'SFT' if use == 'sft' else 'a preference trainer'}; "
