@@ -272,7 +272,13 @@ def _run_two_stage_rm(stage: Stage) -> dict[str, Any]:
     second.script.split = stage.script.stage2_split
     second.model.model_name_or_path = first.train.output_dir
     record = run_stage(second)
-    record["stage1"] = {k: record1[k] for k in ("config_hash", "data", "train")}
+    if "stage1" not in record:
+        record["stage1"] = {
+            "output": first.train.output_dir,
+            **{k: record1[k] for k in ("config_hash", "data", "train")},
+        }
+        if _main_process():
+            write_json_atomic(out / RECORD_FILE, record)
     return record
 
 
