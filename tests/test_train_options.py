@@ -19,7 +19,9 @@ pytest.importorskip("trl")
 from aloe_train.args import parse_stage  # noqa: E402
 from aloe_train.data import pair_rows, read_rows  # noqa: E402
 
-# SPEC 1.5 (ALOE) and 2.3 (Janus), transcribed number by number. Janus-RM: SPEC states none.
+# SPEC 1.5 (ALOE) and 2.3 (Janus), transcribed number by number. Janus-RM: SPEC states none; the
+# release's script does (kaistAI/Janus train/openrlhf/scripts/train_rm.sh: lr 9e-6, 1 epoch, max_len
+# 2048, micro-batch 8, global batch 128 on 4 GPUs).
 SPEC = {
     ("aloe", "sft"): {
         "learning_rate": 1e-5, "num_train_epochs": 1, "per_device_train_batch_size": 1,
@@ -36,7 +38,10 @@ SPEC = {
     },
     ("janus", "dpo"): {"num_train_epochs": 2, "learning_rate": 5e-7, "max_length": 2048},
     ("janus", "orpo"): {"beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 2},
-    ("janus", "rm"): {},
+    ("janus", "rm"): {
+        "learning_rate": 9e-6, "num_train_epochs": 1, "max_length": 2048, "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 4,
+    },
 }  # fmt: skip
 BASE = ["--model", "embedded", "--data", "x.jsonl", "--output", "/tmp/unused"]
 
@@ -119,6 +124,21 @@ RM_ROW = {"input": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon, 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_older_column_names_of_the_dpo_split_are_read(tmp_path):
+    old = {
+        "system": "s",
+        "instruction": "Capital of France?",
+        "chosen_response": "Paris.",
+        "rejected_response": "Lyon.",
+    }
+    rows, report = read_rows(str(write_jsonl(tmp_path / "old.jsonl", [old])), "auto")
+    assert (
+        report.format == "pairs"
+        and rows[0]["prompt"] == "Capital of France?"
+        and rows[0]["chosen"] == "Paris."
+    )
 
 
 def test_released_schemas_are_recognised_by_their_columns(tmp_path):
@@ -205,3 +225,43 @@ def test_pipeline_forwards_only_flags_a_trainer_knows():
     assert sft[:2] == ["--preset", "janus"] and "--packing" in sft and "--beta" not in sft
     assert "--beta" in orpo and "--packing" not in orpo
     assert parse_stage("orpo", [*orpo, "--model", "embedded", "--output", "/tmp/o"]).train.beta == 0.3
+
+
+def test_sft_mixes_a_general_instruction_set_at_the_ratio(tmp_path):
+    from transformers import AutoTokenizer
+
+    from aloe_bench.models.backends.embedded import embedded_checkpoint
+    from aloe_train.data import sft_rows
+    from aloe_train.formatting import trained_segments
+
+    tok = AutoTokenizer.from_pretrained(embedded_checkpoint())
+    main = write_jsonl(
+        tmp_path / "sft.jsonl", [SFT_ROW, {**SFT_ROW, "prompt": "Capital of Spain?", "output": "Madrid."}]
+    )
+    general = write_jsonl(
+        tmp_path / "general.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Add 2 and 2."},
+                    {"role": "assistant", "content": "4."},
+                ]
+            },
+            {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+            {"prompt": "Say hi.", "output": "Hi."},
+            {"instruction": "Translate.", "input": "chat", "output": "cat."},
+        ],
+    )
+    plain, _ = sft_rows(tok, str(main))
+    assert len(plain) == 2  # off by default
+    rows, report = sft_rows(tok, str(main), mix=str(general), mix_ratio=0.5, seed=1)
+    # half of the final data: as many general rows as main examples
+    assert report.mixed["wanted"] == 2 and report.mixed["used"] == 2 and len(rows) == 4
+    replies = {
+        trained_segments(tok, r["input_ids"], r["assistant_masks"])[0].removesuffix(tok.eos_token)
+        for r in rows
+    }
+    assert {"Paris.", "Madrid."} <= replies and len(replies - {"Paris.", "Madrid."}) == 2
+    assert replies - {"Paris.", "Madrid."} <= {"4.", "Blue.", "Hi.", "cat."}
+    again, _ = sft_rows(tok, str(main), mix=str(general), mix_ratio=0.5, seed=1)
+    assert again == rows  # seeded

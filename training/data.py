@@ -31,6 +31,8 @@ from aloe_train import formatting as fmt
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "aloe", "multifaceted", "pairs", "rm")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+# older revisions of the released -DPO split (the Janus release's axolotl config reads these names)
+COLUMN_ALIASES = {"instruction": "prompt", "chosen_response": "chosen", "rejected_response": "rejected"}
 # what each format needs, and what each trainer can use
 REQUIRED = {
     "aloe": ("turns",),
@@ -133,6 +135,12 @@ def _hub_rows(name: str, revision: str | None, split: str) -> Source:
     )
 
 
+def canonical_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the released splits' older column names under today's (nothing else changes)."""
+    renamed = {new: row[old] for old, new in COLUMN_ALIASES.items() if old in row and new not in row}
+    return {**row, **renamed} if renamed else row
+
+
 def detect_format(row: dict[str, Any], requested: str, where: str, use: str | None = None) -> str:
     if requested not in FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(FORMATS)}")
@@ -203,6 +211,7 @@ def read_rows(
     source = load_source(name, revision, split)
     if not source.rows:
         raise UserInputError(f"{source.label}: no rows")
+    source.rows = [(n, canonical_columns(r)) for n, r in source.rows]
     first_no, first = source.rows[0]
     kind = detect_format(first, requested, source.at(first_no), use)
     if use and kind not in ACCEPTS[use]:

@@ -62,7 +62,7 @@ class PipelineConfig:
         default=None,
         metadata={
             "help": "what to train: aloe: sft,dpo (default) from the base; janus: sft,dpo,orpo (default) "
-            "and rm: DPO and ORPO start from the SFT checkpoint, the reward model from the base",
+            "and rm: DPO, ORPO and the reward model start from the SFT checkpoint (as the release)",
             "metavar": "LIST",
         },
     )
@@ -433,9 +433,16 @@ def _run_janus(
         if method in methods:  # from the SFT checkpoint, which carries the prompt format it trained with
             settings = ["--model", str(checkpoints["sft"]), "--data", required(config.pairs, "--pairs")]
             checkpoints[method] = _train(config, work, method, settings)
-    if "rm" in methods:
+    if "rm" in methods:  # as the release: from the SFT checkpoint (its prompt format), else the base
         data = config.rm_data or required(config.pairs, "--pairs")
-        settings = ["--model", base, "--data", data, "--prompt_format", config.prompt_format]
+        start = ["--model", str(checkpoints["sft"])] if "sft" in checkpoints else ["--model", base]
+        settings = [
+            *start,
+            "--data",
+            data,
+            "--prompt_format",
+            config.prompt_format if "sft" not in checkpoints else "auto",
+        ]
         if config.rm_stage2_data:
             settings += ["--stage2_data", config.rm_stage2_data]
         checkpoints["rm"] = _train(config, work, "rm", settings)
