@@ -208,12 +208,15 @@ def test_cli_malformed_row_is_one_line_and_exit_2(tmp_path):
 
 
 def test_pipeline_forwards_only_flags_a_trainer_knows():
-    from aloe_train.pipeline import PipelineConfig, check_train_args, stage_argv
+    from aloe_train.cli import _unrecognized
+    from aloe_train.pipeline import PipelineConfig, stage_argv, unknown_train_flag
 
     assert (
-        check_train_args(["--max-steps", "2", "--weight_decay", "0.1", "--use_peft", "--no-packing"]) is None
+        unknown_train_flag(["--max-steps", "2", "--weight_decay", "0.1", "--use_peft", "--no-packing"])[0]
+        is None
     )
-    assert "did you mean --max_steps" in (check_train_args(["--max_stesp", "2"]) or "")
+    bad, known = unknown_train_flag(["--max-steps", "2", "--max_stesp", "2"])
+    assert bad == "--max_stesp" and "did you mean --max_steps?" in _unrecognized(bad, known)
     config = PipelineConfig(
         output="o",
         model="embedded",

@@ -252,6 +252,22 @@ class Stage:
         }
 
 
+def known_flags(parser: Any) -> set[str]:
+    """Every flag a trainer's parser takes, with the old names and `--no-X` of its on/off options."""
+    known = {s for a in parser._actions for s in a.option_strings} | set(LEGACY_FLAGS) | {"--config"}
+    bools = {a.dest for a in parser._actions if a.const is True}
+    return known | {f"--no-{b.replace('_', '-')}" for b in bools} | {f"--no_{b}" for b in bools}
+
+
+def unknown_flag(known: set[str], argv: list[str]) -> str | None:
+    """The first flag of argv that is neither a known flag nor an abbreviation of one."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--") and flag not in known and not any(k.startswith(flag) for k in known):
+            return flag
+    return None
+
+
 def parse_stage(kind: str, argv: list[str]) -> Stage:
     """argv -> the stage's three config objects; bad values are one line (UserInputError)."""
     parser = make_parser(kind)

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from aloe_bench.cli.main import dispatch, parse_with_suggestions
+from aloe_bench.cli.main import closest_flag, dispatch, parse_with_suggestions
 from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
 from aloe_train import __version__
 from aloe_train.config_cli import add_config_arguments, config_from_args
@@ -132,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unrecognized(flag: str, known: set[str]) -> str:
+    close = (
+        closest_flag(flag, sorted(k for k in known if k.startswith("--"))) if flag.startswith("--") else None
+    )
+    return f"unrecognized arguments: {flag}" + (f" (did you mean {close}?)" if close else "")
+
+
+def _refuse_unknown_trainer_flag(kind: str, argv: list[str]) -> None:
+    """A misspelt flag: the trainer's usage and the closest real flag, exit 2 (checked before parsing,
+    so a misspelt required flag is named as misspelt, not as missing)."""
+    from aloe_train.args import known_flags, make_parser, unknown_flag
+
+    parser = make_parser(kind)
+    known = known_flags(parser)
+    bad = unknown_flag(known, argv)
+    if bad:
+        parser.error(_unrecognized(bad, known))
+
+
 def _split_verbose(argv: list[str]) -> tuple[bool, list[str]]:
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
     return verbose, argv[1:] if verbose else argv
@@ -144,18 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     if rest and rest[0] in TRAINER_HELP:
         # TRL's parser: every SFTConfig/DPOConfig/ORPOConfig/RewardConfig and ModelConfig field is a flag
         kind, trainer_argv = rest[0], rest[1:]
+        _refuse_unknown_trainer_flag(kind, trainer_argv)
         args = argparse.Namespace(verbose=verbose, func=lambda _: _trainer_command(kind, trainer_argv))
         return dispatch(args, parser, "aloe-train", quiet=("datasets",))
     if rest and rest[0] == "pipeline":
         # the pipeline's own flags; the rest go to its training stages (each checks them)
         args, extra = parser.parse_known_args(argv)
-        from aloe_train.pipeline import check_train_args
+        from aloe_train.pipeline import unknown_train_flag
 
         args.train_args = extra
-        bad = check_train_args(extra)
+        bad, known = unknown_train_flag(extra)
         if bad:
             sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-            sub.choices["pipeline"].error(bad)
+            sub.choices["pipeline"].error(_unrecognized(bad, known))
         return dispatch(args, parser, "aloe-train", quiet=("datasets",))
     # A misspelt flag: the subcommand's usage and the closest real flag (exit 2).
     args, _ = parse_with_suggestions(parser, argv)

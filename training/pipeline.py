@@ -275,31 +275,20 @@ def _groups(argv: list[str]) -> list[list[str]]:
 
 
 def _known_flags(kind: str) -> set[str]:
-    from aloe_train.args import LEGACY_FLAGS, make_parser
+    from aloe_train.args import known_flags, make_parser
 
-    parser = make_parser(kind)
-    known = {s for a in parser._actions for s in a.option_strings} | set(LEGACY_FLAGS)
-    bools = {a.dest for a in parser._actions if a.const is True}
-    known |= {f"--no-{b.replace('_', '-')}" for b in bools} | {f"--no_{b}" for b in bools}
-    return known
+    return known_flags(make_parser(kind)) - {"--config"}  # the pipeline's stage files are its own flags
 
 
-def check_train_args(argv: list[str]) -> str | None:
-    """The pipeline hands its unknown flags to the training stages: one that no trainer knows is an
-    error (with the closest flag), not silently dropped."""
-    from aloe_bench.cli.main import closest_flag
-
-    if not argv:
-        return None
+def unknown_train_flag(argv: list[str]) -> tuple[str | None, set[str]]:
+    """The pipeline hands its unknown flags to the training stages: the first one no trainer knows
+    (an error, not silently dropped; the CLI names the closest real flag), and every flag they know."""
     known = set().union(*(_known_flags(k) for k in ("sft", "dpo", "orpo", "rm")))
     for group in _groups(argv):
         flag = group[0].split("=", 1)[0]
-        if not flag.startswith("--"):
-            return f"unrecognized arguments: {' '.join(group)}"
-        if flag not in known:
-            close = closest_flag(flag, sorted(known))
-            return f"unrecognized arguments: {flag}" + (f" (did you mean {close}?)" if close else "")
-    return None
+        if not flag.startswith("--") or flag not in known:
+            return flag, known
+    return None, known
 
 
 def stage_argv(config: PipelineConfig, method: str, settings: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -48,17 +49,21 @@ NOT_HASHED = {
 
 
 def resolve_model(spec: str) -> str:
-    """A base spec -> what from_pretrained takes (a folder or a hub id)."""
+    """A base spec -> what from_pretrained takes (a folder or a hub id). TRL's habit, a bare hub id
+    (`--model_name_or_path mistralai/Mistral-7B-v0.1`), is accepted beside `hf/<id>`."""
     if os.path.isdir(os.path.expanduser(spec)):
         return str(Path(spec).expanduser())
-    provider, name = parse_spec(spec) if "/" in spec or spec == "embedded" else ("hf", spec)
+    try:
+        provider, name = parse_spec(spec)
+    except UserInputError:
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+            return spec
+        raise
     if provider == "embedded":
         from aloe_bench.models.backends.embedded import embedded_checkpoint
 
         return str(embedded_checkpoint())
     if provider != "hf":
-        if "/" in spec and not os.path.exists(spec):  # a bare hub id such as mistralai/Mistral-7B-v0.1
-            return spec
         raise UserInputError(
             f"cannot train {spec}: training needs weights (hf/<path|hub id>, a folder, or embedded)"
         )
