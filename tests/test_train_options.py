@@ -74,6 +74,12 @@ def test_flags_override_config_which_overrides_the_preset(tmp_path):
     assert stage.train.beta == 0.2  # flag over config
     assert stage.train.max_length == 2048 and stage.train.num_train_epochs == 2  # preset kept
     assert stage.train.weight_decay == 0.05  # an option the project never mentions
+    # the preset may be named in the YAML too
+    config.write_text("preset: janus\nbeta: 0.5\n")
+    from_yaml = parse_stage("dpo", [*BASE, "--config", str(config)])
+    assert (
+        from_yaml.preset == "janus" and from_yaml.train.learning_rate == 5e-7 and from_yaml.train.beta == 0.5
+    )
     # TRL's defaults with --preset none
     none = parse_stage("dpo", [*BASE, "--preset", "none"])
     assert none.train.beta == 0.1 and none.train.learning_rate == 1e-6
@@ -151,6 +157,19 @@ def test_released_schemas_are_recognised_by_their_columns(tmp_path):
     pd.DataFrame([PAIR_ROW, PAIR_ROW]).to_parquet(tmp_path / "orpo.parquet")
     rows, report = read_rows(str(tmp_path / "orpo.parquet"), "auto")
     assert report.format == "pairs" and len(rows) == 2 and report.sha256
+
+
+def test_a_dataset_repository_loads_through_datasets_with_its_split(tmp_path):
+    """The hub's layout (data/<split>-*.parquet) read by datasets.load_dataset, as a hub name would be."""
+    import pandas as pd
+
+    (tmp_path / "repo" / "data").mkdir(parents=True)
+    pd.DataFrame([RM_ROW] * 3).to_parquet(tmp_path / "repo" / "data" / "train-00000-of-00001.parquet")
+    pd.DataFrame([RM_ROW]).to_parquet(tmp_path / "repo" / "data" / "test-00000-of-00001.parquet")
+    rows, report = read_rows(str(tmp_path / "repo"), "auto")
+    assert report.format == "rm" and len(rows) == 3 and report.file.endswith(":train")
+    rows, report = read_rows(str(tmp_path / "repo"), "auto", split="test")
+    assert len(rows) == 1 and report.sha256.startswith("hub:")
 
 
 def test_pairs_are_conversational_whatever_the_released_shape(tmp_path):

@@ -18,6 +18,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
@@ -205,6 +206,21 @@ def _option_value(argv: list[str], name: str) -> str | None:
     return None
 
 
+def _config_preset(argv: list[str]) -> str | None:
+    """`preset:` inside the --config YAML (the preset sets defaults, so it must be known first)."""
+    import yaml
+
+    path = _option_value(argv, "--config")
+    if not path:
+        return None
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserInputError(f"--config {path}: {str(exc).splitlines()[0]}") from None
+    value = loaded.get("preset") if isinstance(loaded, dict) else None
+    return str(value) if value else None
+
+
 def translate_legacy(argv: list[str], parser: Any) -> list[str]:
     """Old flag names -> TRL's; `--no-X` -> `--X false` for an on/off option TRL declares without one."""
     known = {s for a in parser._actions for s in a.option_strings}
@@ -272,7 +288,7 @@ def parse_stage(kind: str, argv: list[str]) -> Stage:
     """argv -> the stage's three config objects; bad values are one line (UserInputError)."""
     parser = make_parser(kind)
     argv = translate_legacy([str(a) for a in argv], parser)
-    preset = _option_value(argv, "--preset") or DEFAULT_PRESET[kind]
+    preset = _option_value(argv, "--preset") or _config_preset(argv) or DEFAULT_PRESET[kind]
     defaults = {**machine_defaults(), **load_preset(kind, preset)}
     unused = parser.set_defaults_with_config(**defaults)
     if unused:  # a preset names a field this TRL does not have: the preset is stale, say so

@@ -89,6 +89,8 @@ def load_source(name: str, revision: str | None = None, split: str = "train") ->
     """A local file or a hub dataset -> its rows (nothing interpreted yet)."""
     if is_local(name):
         path = Path(name).expanduser()
+        if path.is_dir():  # a downloaded dataset repository (data/train-*.parquet ...): as from the hub
+            return _hub_rows(str(path), revision, split)
         if not path.is_file():
             raise UserInputError(
                 f"training data {path} does not exist; pass a JSONL/JSON/Parquet file, a hub dataset "
