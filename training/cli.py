@@ -65,15 +65,7 @@ def _trainer_command(kind: str, argv: list[str]) -> int:
 
     record = run(kind, argv)
     if _main_process():
-        out = next(
-            (
-                argv[i + 1]
-                for i, a in enumerate(argv[:-1])
-                if a in ("--output", "--output_dir", "--output-dir")
-            ),
-            "",
-        )
-        print(summary(record, out or "(--config's output_dir)"))
+        print(summary(record, record.get("output", "")))
     return 0
 
 

@@ -246,6 +246,7 @@ def run_stage(stage: Stage) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=resume)
     record = {
         "config_hash": digest,
+        "output": str(out),
         "config": stage.record(),
         "base": {"spec": stage.model.model_name_or_path, "source": source, "prompt_format": prompt_format},
         "data": dataclasses.asdict(report),
