@@ -198,12 +198,14 @@ def machine_defaults() -> dict[str, Any]:
 
 
 def _option_value(argv: list[str], name: str) -> str | None:
+    """The value of the last `name` in argv (the last one wins, as argparse does)."""
+    found = None
     for i, arg in enumerate(argv):
         if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+            found = argv[i + 1]
+        elif arg.startswith(name + "="):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 def _config_preset(argv: list[str]) -> str | None:
