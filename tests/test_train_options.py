@@ -287,3 +287,25 @@ def test_sft_mixes_a_general_instruction_set_at_the_ratio(tmp_path):
     assert replies - {"Paris.", "Madrid."} <= {"4.", "Blue.", "Hi.", "cat."}
     again, _ = sft_rows(tok, str(main), mix=str(general), mix_ratio=0.5, seed=1)
     assert again == rows  # seeded
+
+
+def test_janus_pipeline_refuses_what_it_cannot_do_before_training():
+    from aloe_train.pipeline import PipelineConfig
+
+    def refused(**kw) -> str:
+        with pytest.raises(UserInputError) as info:
+            PipelineConfig(output="o", model="embedded", recipe="janus", **kw).validate()
+        return str(info.value)
+
+    assert "needs --data" in refused()
+    assert "needs --pairs" in refused(data="sft.jsonl")
+    assert "add sft to --methods" in refused(methods="dpo", pairs="p.jsonl")
+    assert "unknown method(s) orpo" in str(
+        pytest.raises(
+            UserInputError, PipelineConfig(output="o", model="embedded", methods="sft,orpo").validate
+        ).value
+    )
+    assert "add rm to --methods" in refused(data="s", pairs="p", bon_n=4)
+    PipelineConfig(
+        output="o", model="embedded", recipe="janus", data="s", pairs="p"
+    ).validate()  # sft,dpo,orpo

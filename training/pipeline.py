@@ -221,6 +221,16 @@ class PipelineConfig:
                 raise UserInputError("--bon-n needs a reward model: add rm to --methods")
             if self.bon_n < 0:
                 raise UserInputError("--bon-n cannot be negative")
+            if self.bon_n:  # checked before any training, so that no work is lost at the end
+                from aloe_bench.models.backends import parse_spec
+
+                try:
+                    parse_spec(f"bon/{self.bon_n}:embedded@rm")
+                except UserInputError:
+                    raise UserInputError(
+                        "--bon-n needs the best-of-N model spec (bon/N:POLICY@RM), which this installation "
+                        "does not have; drop --bon-n"
+                    ) from None
 
     def method_list(self) -> list[str]:
         text = self.methods if self.methods is not None else DEFAULT_METHODS.get(self.recipe, "")
