@@ -309,3 +309,37 @@ def test_janus_pipeline_refuses_what_it_cannot_do_before_training():
     PipelineConfig(
         output="o", model="embedded", recipe="janus", data="s", pairs="p"
     ).validate()  # sft,dpo,orpo
+
+
+def test_janus_format_renders_the_papers_prompt_and_trains_the_reply_only():
+    import copy
+
+    from transformers import AutoTokenizer
+
+    from aloe_bench.models.backends.embedded import embedded_checkpoint
+    from aloe_train.formatting import (
+        JANUS_TEMPLATE,
+        apply_prompt_format,
+        tokenize_with_mask,
+        trained_segments,
+    )
+
+    tok = AutoTokenizer.from_pretrained(embedded_checkpoint())
+    base = copy.deepcopy(tok)
+    base.chat_template = None  # a base checkpoint: no template
+    with pytest.raises(UserInputError, match="--prompt_format janus"):
+        apply_prompt_format(copy.deepcopy(base), "template", "base")
+    assert apply_prompt_format(base, "auto", "base") == "janus" and base.chat_template == JANUS_TEMPLATE
+    assert apply_prompt_format(copy.deepcopy(tok), "auto", "instruct") == "template"
+    messages = [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+    ]
+    text = base.apply_chat_template(messages, tokenize=False)
+    assert (
+        text
+        == f"{base.bos_token}[INST] You answer briefly.\nCapital of France? [/INST] Paris.{base.eos_token}"
+    )
+    row = tokenize_with_mask(base, messages, [True])
+    assert trained_segments(base, row["input_ids"], row["assistant_masks"]) == [f" Paris.{base.eos_token}"]
