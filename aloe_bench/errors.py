@@ -22,6 +22,11 @@ class BackendFatalError(AloeError):
     """
 
 
+class StorageError(AloeError):
+    """A file or the call cache could not be written (a full disk, a read-only path). The message
+    names the path; what finished before stays readable, and re-running the same command resumes."""
+
+
 T = TypeVar("T")
 
 

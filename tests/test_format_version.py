@@ -79,7 +79,7 @@ def test_a_multifaceted_run_writes_the_current_format_without_aloe_placeholders(
     ]
     assert "personality" not in conversation["persona"] and conversation["persona"]["profile"]
     run = load_run(run_dir)
-    assert run.config.simulator is None and run.config.is_multifaceted
+    assert run.config.simulator is None and run.config.kind == "multifaceted"
     assert isinstance(run.metrics, RubricMetrics) and run.metrics.instances == 1
     assert run.metrics.score == run.metrics.avg == run.conversations[0].turns[0].score == 4.0
 

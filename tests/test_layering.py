@@ -94,3 +94,218 @@ def test_the_checker_sees_absolute_relative_and_package_imports():
         module = "aloe_train.pipeline" if "config_cli" in source else "aloe_bench.models.backends.hf"
         names = [name for _, name in _imported(ast.parse(source), module, False)]
         assert any(_is_cli_module(n) for n in names) is expected, source
+
+
+# -- the whole order (issue 19) ---------------------------------------------------------------------
+# aloe_bench's layers, bottom first. A module may import its own layer's group (its folder) and any
+# layer below; never a layer above, never a peer group of the same layer (models and datasets know
+# nothing of each other). The data path reads upward: records (log) -> models, datasets -> metrics ->
+# solvers, scorers -> the engine -> the task packages -> reports, bridges -> the command line.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("aloe_bench", "errors", "seeds", "paths", "concurrency", "spec_names", "prompts"),
+    ("log",),
+    ("models", "datasets"),
+    ("metrics",),
+    ("solvers", "scorers"),
+    ("engine",),
+    ("tasks",),
+    ("reports", "integrations", "testing"),
+    ("cli",),
+)
+# Old module names kept so callers outside aloe_bench (training, benchmark scripts, other branches)
+# still import: each only re-exports from the new place, so it may reach up; nothing in aloe_bench
+# may import one (the library itself uses the new names).
+SHIMS = frozenset(
+    {
+        "aloe_bench.benchmarks",
+        "aloe_bench.benchmarks.aloe",
+        "aloe_bench.benchmarks.multifaceted",
+        "aloe_bench.engine.config",
+        "aloe_bench.engine.dry_run",
+        "aloe_bench.engine.multifaceted",
+        "aloe_bench.engine.rejudge",
+        "aloe_bench.engine.runner",
+        "aloe_bench.engine.task",
+        "aloe_bench.engine.tasks",
+        "aloe_bench.models.spec_names",
+        "aloe_bench.scorers.audit.engine",
+    }
+)
+# Circles still open on purpose, each with who is closing it. Remove an entry once it is gone: the
+# test then keeps it gone. None is open now.
+KNOWN_CIRCLES: frozenset[frozenset[str]] = frozenset()
+
+
+def _layer_of(module: str) -> tuple[int, str] | None:
+    """(rank, group) of an aloe_bench module; None outside aloe_bench."""
+    parts = module.split(".")
+    if parts[0] != "aloe_bench":
+        return None
+    group = parts[1] if len(parts) > 1 else "aloe_bench"
+    for rank, groups in enumerate(LAYERS):
+        if group in groups:
+            return rank, group if rank else "base"  # the ground floor's small modules are one group
+    raise AssertionError(f"{module}: its folder {group!r} is on no layer of LAYERS; place it")
+
+
+def _library_modules() -> dict[str, Path]:
+    folder = PACKAGES["aloe_bench"]
+    return {
+        _module_name("aloe_bench", folder, p.relative_to(ROOT)): p
+        for p in sorted((ROOT / folder).rglob("*.py"))
+    }
+
+
+def _known(name: str, modules: dict[str, Path]) -> str | None:
+    """The module an imported name lands in: itself, or the longest module prefix of it."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def import_graph(sources: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """module -> {imported aloe_bench/aloe_train module: line}; `sources` adds or replaces modules'
+    text (name -> source), which is how the tests below plant a bad import."""
+    files = _library_modules()
+    texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    texts.update(sources or {})
+    modules = dict.fromkeys(texts, Path())
+    graph: dict[str, dict[str, int]] = {}
+    for module, text in texts.items():
+        is_package = module in files and files[module].name == "__init__.py"
+        edges: dict[str, int] = {}
+        for line, name in _imported(ast.parse(text), module, is_package):
+            if name.split(".")[0] == "aloe_train":
+                edges.setdefault("aloe_train", line)
+                continue
+            target = _known(name, modules)
+            if target is not None and target != module:
+                edges.setdefault(target, line)
+        graph[module] = edges
+    return graph
+
+
+def layer_violations(graph: dict[str, dict[str, int]]) -> list[str]:
+    found = []
+    for module, edges in sorted(graph.items()):
+        for target, line in sorted(edges.items()):
+            where = f"{module} (line {line}) imports {target}"
+            if target == "aloe_train":
+                found.append(f"{where}: the benchmark does not import the training package")
+                continue
+            if target in SHIMS and module not in SHIMS:
+                found.append(f"{where}: an old name kept for outside callers; import the new module")
+                continue
+            if module in SHIMS:
+                continue
+            mine, theirs = _layer_of(module), _layer_of(target)
+            assert mine is not None and theirs is not None
+            if mine[1] == theirs[1] or theirs[0] < mine[0]:
+                continue
+            found.append(
+                f"{where}: {mine[1]} (layer {mine[0]}) may not import {theirs[1]} (layer {theirs[0]})"
+            )
+    return found
+
+
+def circles(graph: dict[str, dict[str, int]]) -> list[frozenset[str]]:
+    """Strongly connected sets of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[frozenset[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph.get(root, {})))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in graph:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                members = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.add(member)
+                    if member == node:
+                        break
+                if len(members) > 1:
+                    found.append(frozenset(members))
+    return found
+
+
+def test_every_import_runs_down_the_layers():
+    offenders = layer_violations(import_graph())
+    assert not offenders, "imports against the layer order:\n" + "\n".join(offenders)
+
+
+def test_no_import_circles_in_aloe_bench():
+    found = [sorted(c) for c in circles(import_graph()) if c not in KNOWN_CIRCLES]
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_a_planted_back_import_fails_the_order():
+    # A backend reaching up into the engine (as hf.py once took the progress counters from it).
+    planted = "from aloe_bench.engine.progress import ACTIVITY\n"
+    graph = import_graph({"aloe_bench.models.backends.planted": planted})
+    offenders = layer_violations(graph)
+    assert any("aloe_bench.models.backends.planted" in o and "engine" in o for o in offenders), offenders
+    # A peer group, a lazy import inside a function, the training package, and an old name.
+    cases = {
+        "aloe_bench.datasets.planted": "from aloe_bench.models import roles\n",
+        "aloe_bench.metrics.planted": "def f():\n    from aloe_bench.reports.compare import holm\n",
+        "aloe_bench.scorers.planted": "from aloe_train.embeddings import get_embedder\n",
+        "aloe_bench.tasks.planted": "from aloe_bench.engine.runner import run_benchmark\n",
+    }
+    for module, source in cases.items():
+        offenders = layer_violations(import_graph({module: source}))
+        assert any(o.startswith(module) for o in offenders), (module, offenders)
+
+
+def test_a_planted_circle_is_found():
+    # log/results -> log/journal exists; a journal that imports results back closes a circle.
+    graph = import_graph({"aloe_bench.log.journal": "from aloe_bench.log.results import RESULTS_FILE\n"})
+    assert any({"aloe_bench.log.journal", "aloe_bench.log.results"} <= c for c in circles(graph))
+
+
+def test_the_old_names_still_import():
+    # Callers outside aloe_bench (training, benchmark scripts, other branches) use these paths.
+    import importlib
+
+    for name in sorted(SHIMS):
+        importlib.import_module(name)
+    from aloe_bench.benchmarks.aloe import TASK, setup
+    from aloe_bench.benchmarks.multifaceted import RubricScorer
+    from aloe_bench.engine.config import RoleConfig, RunConfig
+    from aloe_bench.engine.runner import prepare_run, run_benchmark
+    from aloe_bench.engine.task import get_task
+    from aloe_bench.engine.tasks import tasks_dir
+    from aloe_bench.tasks.aloe.run import run_benchmark as moved
+
+    assert run_benchmark is moved and callable(prepare_run) and callable(tasks_dir)
+    assert RunConfig(model=RoleConfig("embedded")).model.spec == "embedded"
+    assert get_task("aloe_bench.benchmarks.multifaceted") is get_task("multifaceted")
+    assert TASK is get_task("aloe") and callable(setup) and hasattr(RubricScorer, "submit")

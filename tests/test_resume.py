@@ -13,7 +13,7 @@ from conftest import SMALL, read_run
 def _cached_calls(cache) -> int:
     try:
         with sqlite3.connect(cache, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM calls_v2").fetchone()[0]
     except sqlite3.Error:
         return 0
 

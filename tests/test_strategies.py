@@ -10,11 +10,11 @@ import threading
 import pytest
 from conftest import SMALL, read_run
 
+from aloe_bench import spec_names
 from aloe_bench.models.cost import list_price
-from aloe_bench.models.spec_names import portable_spec
-from aloe_bench.models.strategies import calls_per_reply, served_spec
-from aloe_bench.models.strategies.base import CALLS
+from aloe_bench.models.strategies import CALLS, STRATEGIES, calls_per_reply, served_spec
 from aloe_bench.models.strategies.recall import recall
+from aloe_bench.spec_names import portable_spec
 from aloe_bench.testing.fake_openai import FakeOpenAIServer
 
 # What each strategy keeps of its intermediate steps (kinds, in order).
@@ -132,6 +132,7 @@ def test_specs_name_what_they_wrap():
     assert served_spec("reminder/cot/embedded") == "embedded"
     assert calls_per_reply("self-critic/cot/embedded") == 6 and calls_per_reply("hf/x") == 1
     assert portable_spec("self-critic/hf//home/me/ckpt/sft") == "self-critic/hf/sft"  # no local paths
+    assert set(spec_names._WRAPPERS) == set(STRATEGIES)
     # priced as the model it wraps (its usage sums every call)
     assert list_price("cot/openai/gpt-4o-mini") == list_price("openai/gpt-4o-mini") is not None
 

@@ -231,3 +231,43 @@ def fit_dpo_example(tok: Any, example: dict[str, Any], max_length: int) -> tuple
         tok, example["prompt"], max_length - completion, generation_prompt=True
     )
     return {**example, "prompt": prompt}, dropped
+
+
+# -- Janus's raw prompt format (SPEC 2.3) ---------------------------------------------------------------
+# `[INST] {system}\n{instruction} [/INST]` then the reply and the end-of-sequence token, for base
+# checkpoints without a chat template. Written as a chat template so that training (loss masks, DPO,
+# ORPO, RM) and evaluation (saved with the checkpoint, used by `aloe-bench run --model hf/OUT`) render
+# exactly the same text. Later turns continue Mistral's way: `[INST] {user} [/INST] {reply}</s>`.
+JANUS_TEMPLATE = (
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{%- set system = messages[0]['content'] + '\\n' -%}{%- set turns = messages[1:] -%}"
+    "{%- else -%}{%- set system = '' -%}{%- set turns = messages -%}{%- endif -%}"
+    "{{- bos_token if bos_token else '' -}}"
+    "{%- for message in turns -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{- '[INST] ' + (system if loop.first else '') + message['content'] + ' [/INST]' -}}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{- ' ' + message['content'] + eos_token -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+PROMPT_FORMATS = ("auto", "template", "janus")
+
+
+def apply_prompt_format(tok: Any, prompt_format: str, model_name: str) -> str:
+    """Set the tokenizer up for the requested format; returns the one in force (template or janus)."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise UserInputError(f"--prompt_format must be one of {', '.join(PROMPT_FORMATS)}")
+    has_template = bool(getattr(tok, "chat_template", None))
+    if prompt_format == "template" and not has_template:
+        raise UserInputError(
+            f"{model_name} has no chat template; pass --prompt_format janus (Janus's raw [INST] format)"
+        )
+    if prompt_format == "janus" or not has_template:
+        if prompt_format == "auto":
+            log.warning("%s has no chat template: training with Janus's [INST] format", model_name)
+        tok.chat_template = JANUS_TEMPLATE
+        if hasattr(tok, "_aloe_supports_system"):
+            del tok._aloe_supports_system  # the probe's answer was for the old template
+        return "janus"
+    return "template"

@@ -15,5 +15,6 @@ def comparison_board(runs: dict[str, Path]) -> Leaderboard:
     return build_leaderboard(infos, baseline=infos[0])
 
 
-def format_board(board: Leaderboard) -> str:
-    return render(board, "md")
+def format_board(board: Leaderboard, fmt: str = "md") -> str:
+    """The table as markdown (printed) or a standalone HTML page (OUT/comparison.html)."""
+    return render(board, fmt)

@@ -5,9 +5,9 @@ arguments (who plays the user, who judges, which personas, how many turns) plus 
 `ModelConfig`, so every GRPO, transformers and peft option is a flag (`--max_steps`,
 `--num_generations`, `--beta`, `--reward_weights`, `--use_peft --lora_r 8`, `--use_vllm`, ...) and
 none is declared again here. Values come, weakest first, from TRL's defaults, this machine (bf16 only
-with a GPU), the preset (`--preset rlpa|none`, YAML in aloe_train/presets), `--config FILE.yaml`,
-then the command line. `--model` and `--output` are accepted for `--model_name_or_path` and
-`--output_dir`, as the other aloe-train commands name them.
+with a GPU), the preset (`--preset rlpa|none`, YAML in aloe_train/presets/rl), `--config FILE.yaml`,
+then the command line. The other trainers' old names work too (`--model`, `--output`, `--lora`,
+`--no-X`; aloe_train/args.py).
 
 Rewards (TRL's `reward_funcs`, weighted by GRPOConfig's `reward_weights`): `aloe`, the mean of the
 judge's per-turn ALOE scores (1-5) over the conversation; with `--profile_reward`, `profile`, the
@@ -32,7 +32,6 @@ from typing import Any
 from aloe_bench.errors import UserInputError
 
 PRESETS = ("rlpa", "none")
-LEGACY_FLAGS = {"--model": "--model_name_or_path", "--output": "--output_dir"}
 RECORD_FILE = "aloe_train.json"
 ROLLOUTS_FILE = "rollouts.jsonl"
 
@@ -123,20 +122,18 @@ def load_preset(name: str) -> dict[str, Any]:
         raise UserInputError(f"--preset must be one of {', '.join(PRESETS)} (got {name!r})")
     if name == "none":
         return {}
-    resource = resources.files("aloe_train") / "presets" / f"{name}_rl.yaml"
+    # beside the papers' presets, not among them: these are this project's starting values
+    resource = resources.files("aloe_train") / "presets" / "rl" / f"{name}.yaml"
     return dict(yaml.safe_load(resource.read_text()) or {})
 
 
 def machine_defaults() -> dict[str, Any]:
-    import torch
+    """The other trainers' machine defaults (aloe_train.args), and a step logged at every step."""
+    from aloe_train.args import machine_defaults as trainer_defaults
 
-    cuda = torch.cuda.is_available()
     return {
-        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
-        "use_cpu": not cuda,
-        "activation_checkpointing": cuda,  # saves GPU memory; on a CPU it only costs time
-        "report_to": "none",
-        "save_strategy": "no",  # the final checkpoint is saved merged, below
+        **trainer_defaults(),
+        "save_strategy": "no",  # the final checkpoint is saved merged; --save_strategy steps to resume
         "logging_steps": 1,
     }
 
@@ -152,9 +149,10 @@ def _option(argv: list[str], name: str) -> str | None:
 
 def parse_rl(argv: list[str]) -> RLStage:
     """argv -> the three config objects; bad values are one line (UserInputError)."""
+    from aloe_train.args import translate_legacy
+
     parser = make_parser()
-    argv = [LEGACY_FLAGS.get(a.split("=", 1)[0], a.split("=", 1)[0]) + (("=" + a.split("=", 1)[1]) if "=" in a else "")
-            if a.split("=", 1)[0] in LEGACY_FLAGS else a for a in map(str, argv)]  # fmt: skip
+    argv = translate_legacy([str(a) for a in argv], parser)  # --model, --output, --lora, --no-X
     preset = _option(argv, "--preset") or "none"
     unused = parser.set_defaults_with_config(**{**machine_defaults(), **load_preset(preset)})
     if unused:
@@ -291,7 +289,8 @@ def train_rl(stage: RLStage) -> dict[str, Any]:
         trainer, tok, result, usage = build_and_train(stage, personas, out, resume)
         record = {
             "kind": "rl",
-            "config": stage.record(),
+            "output": str(out),
+            "config": {**stage.record(), "output_dir": str(out)},
             "personas": source,
             "train": {
                 "loss": result.training_loss,
@@ -358,8 +357,7 @@ def summary(record: dict[str, Any], output: str) -> str:
 def main(argv: list[str]) -> int:
     record = run_rl(argv)
     if os.environ.get("RANK", "0") == "0":
-        out = _option([LEGACY_FLAGS.get(a, a) for a in argv], "--output_dir") or "(--config's output_dir)"
-        print(summary(record, out))
+        print(summary(record, record["output"]))
         sys.stdout.flush()
     return 0
 

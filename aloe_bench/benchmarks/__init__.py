@@ -1,2 +1,1 @@
-"""Benchmark definitions: each module defines one task (dataset + solver + scorer + settings) and
-registers it under its kind, the `metadata.aloe.kind` a task YAML names (see engine/task.py)."""
+"""Old name of `aloe_bench.tasks` (the task packages); its modules stay importable for existing callers."""

@@ -67,7 +67,7 @@ def add_audit_arguments(p: argparse.ArgumentParser) -> None:
 def audit_options(args: argparse.Namespace):
     from aloe_bench.cli._common import role_config
     from aloe_bench.errors import UserInputError
-    from aloe_bench.scorers.audit import AuditOptions
+    from aloe_bench.tasks.aloe.audit import AuditOptions
 
     if args.audit_bootstrap is not None and args.audit_bootstrap < 1:
         raise UserInputError(f"--audit-bootstrap must be at least 1 (got {args.audit_bootstrap})")
@@ -86,8 +86,8 @@ def main(args: argparse.Namespace) -> int:
 
     from aloe_bench.log.results import load_run
     from aloe_bench.reports.viewer import report_after_command
-    from aloe_bench.scorers.audit import audit_run
     from aloe_bench.scorers.audit.summary import audit_report, side_by_side
+    from aloe_bench.tasks.aloe.audit import audit_run
 
     options = audit_options(args)
     dirs = list(dict.fromkeys(str(Path(d).resolve()) for d in args.runs))

@@ -61,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from aloe_bench.engine.rejudge import rejudge
-    from aloe_bench.engine.tasks import controls_setting
+    from aloe_bench.engine.task_files import controls_setting
     from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.reports.run_summary import summary_table
     from aloe_bench.reports.viewer import report_after_command
+    from aloe_bench.tasks.aloe.rejudge import rejudge
 
     judges = judge_panel(args, {}, None)
     out, results = rejudge(

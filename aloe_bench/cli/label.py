@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     from aloe_bench.errors import UserInputError
     from aloe_bench.log.models import Validity
     from aloe_bench.metrics.human_labels import export_labels, import_labels
-    from aloe_bench.metrics.trust import trust_lines
+    from aloe_bench.reports.trust_text import trust_lines
     from aloe_bench.reports.viewer import report_after_command
 
     action = getattr(args, "label_action", None)

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def with_aloe_tasks(include_path: str | list[str] | None) -> str | list[str]:
     """lm-eval's include path plus the ALOE tasks folder (lm-eval's CLI takes one folder; its
     TaskManager takes a list)."""
-    from aloe_bench.engine.tasks import tasks_dir
+    from aloe_bench.engine.task_files import tasks_dir
 
     ours = str(tasks_dir())
     given = (

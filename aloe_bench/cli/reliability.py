@@ -30,8 +30,8 @@ def main(args: argparse.Namespace) -> int:
     from aloe_bench.log.models import Reliability
     from aloe_bench.log.results import write_json_atomic
     from aloe_bench.metrics.reliability import judge_reliability, noise_floor
-    from aloe_bench.metrics.trust import trust_lines
     from aloe_bench.reports.runinfo import load_runs, setup_warning
+    from aloe_bench.reports.trust_text import trust_lines
 
     infos = load_runs(list(args.runs))
     warning = setup_warning(infos, infos[0].setup, f"the setup of '{infos[0].label}'")

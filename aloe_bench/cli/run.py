@@ -11,10 +11,10 @@ import sys
 from typing import Any
 
 from aloe_bench.cli._common import add_role_arguments
-from aloe_bench.engine.config import RunConfig
-from aloe_bench.engine.task import BUILTIN, Task, get_task
-from aloe_bench.engine.tasks import load_task_settings, task_kind
+from aloe_bench.engine.task_api import BUILTIN, Task, get_task
+from aloe_bench.engine.task_files import load_task_settings, task_kind
 from aloe_bench.errors import UserInputError
+from aloe_bench.tasks.aloe.config import RunConfig
 
 EXAMPLES = """examples:
   aloe-bench run --task aloe_demo --model embedded                 # offline, a few minutes on a CPU
@@ -170,6 +170,7 @@ def build_config(args: argparse.Namespace, loaded: tuple | None = None) -> Any:
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS
     from aloe_bench.models.cost import parse_price_flags
+    from aloe_bench.reports.run_summary import run_summary
     from aloe_bench.reports.viewer import report_after_command
 
     loaded = load_task(args)
@@ -186,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"{flag} is for ALOE tasks for now; drop it for task {task_name}")
     config = build_config(args, loaded)
     prices = parse_price_flags(args.price)
-    if args.judge_batch:
+    if args.judge_batch:  # only tasks that support it get here
         if len(config.judges) > 1:
             raise UserInputError("--judge-batch takes one judge for now; drop it or the extra --judge")
         _check_batch_judge(config.judge.spec)
@@ -194,18 +195,20 @@ def main(args: argparse.Namespace) -> int:
         return _dry_run(config, prices, args.judge_batch)
     options = {"prices": prices, "judge_batch": args.judge_batch} if "price" in task.supports else {}
     prepared = task.prepare(config, overwrite=args.overwrite, **options)  # every check, before the note
-    _warn_embedded_judge(config.judge.spec)
-    _warn_greedy_repeats(config)
+    judge = getattr(config, "judge", None)  # a task may score by rule, with no judge at all
+    if judge is not None:
+        _warn_embedded_judge(judge.spec)
+        _warn_greedy_repeats(config)
     audit = _audit_options(args)  # bad audit flags fail before the run, not after it
     if task.plan is not None:
         _announce(task.plan(config, prepared.items))
     results = prepared.execute(progress=progress)
     out = prepared.out
     if audit is not None:
-        from aloe_bench.scorers.audit import audit_run
+        from aloe_bench.tasks.aloe.audit import audit_run
 
         results = audit_run(out, audit)
-    print(task.summary(results, str(out)))
+    print((task.summary or run_summary)(results, str(out)))
     report_after_command(out)
     failed = results.metrics.failed
     if failed:
@@ -241,7 +244,7 @@ def _announce(plan: str) -> None:
 
 def _dry_run(config: RunConfig, prices: dict, judge_batch: bool) -> int:
     from aloe_bench.datasets.personas import load_persona_set
-    from aloe_bench.engine.dry_run import estimate_run, format_estimate
+    from aloe_bench.tasks.aloe.dry_run import estimate_run, format_estimate
 
     config.validate()
     personas = load_persona_set(config.personas, config.data_dir).limit(config.limit)

@@ -41,3 +41,13 @@ def plan_line(config: Any, conversations: int) -> str:
         f"(+ up to {config.judge_reasks} re-asks per unreadable verdict); calls already in the cache are "
         "replayed. Time left is estimated once turn 1 is done."
     )
+
+
+def judge_calls_line(plan: dict[str, int]) -> str:
+    extra = plan["panel"] + plan["repeats"] + plan["swap"]
+    return f"judge calls planned: {plan['base']} (one judge, once per turn)" + (
+        f" + {plan['panel']} panel + {plan['repeats']} repeats + {plan['swap']} swap control"
+        f" = {plan['base'] + extra} ({extra / max(plan['base'], 1):.1f}x extra; re-asks come on top)"
+        if extra
+        else ""
+    )

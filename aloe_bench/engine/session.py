@@ -22,7 +22,8 @@ from typing import Any, Protocol, TypeVar, get_args
 
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import RunStatus
-from aloe_bench.log.results import RESULTS_FILE, ensure_writable
+from aloe_bench.log.results import CONVERSATIONS_FILE, RESULTS_FILE, ensure_writable
+from aloe_bench.log.storage import remove_stale_temps
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.cache import CallCache
 from aloe_bench.models.roles import Usage
@@ -83,8 +84,10 @@ def previous_results(out: Path) -> dict[str, Any] | None:
 
 
 def check_output_dir(out: Path, run_hash: str, overwrite: bool) -> None:
-    """Refuse to mix two different runs in one folder (the same run resumes)."""
+    """Refuse to mix two different runs in one folder (the same run resumes). Temp files a killed
+    run left mid-write are removed (the files they were to replace are whole)."""
     ensure_writable(out)
+    remove_stale_temps(out, (RESULTS_FILE, CONVERSATIONS_FILE, "report.html"))
     if (out / RESULTS_FILE).is_file() and not overwrite:
         previous = (previous_results(out) or {}).get("config_hash")
         if previous != run_hash:

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from aloe_bench.log.results import CONVERSATIONS_FILE, write_lines_atomic
+from aloe_bench.log.files import CONVERSATIONS_FILE, write_lines_atomic
+from aloe_bench.log.storage import storage_error
 
 JOURNAL_FILE = "journal.jsonl"
 
@@ -112,17 +113,23 @@ class Journal:
         self.bytes_written = 0
 
     def append(self, event: dict[str, Any]) -> None:
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
         line = json.dumps(event, ensure_ascii=False) + "\n"
-        self._file.write(line)
-        self._file.flush()  # in the OS's hands now: a kill -9 of this process cannot lose it
+        try:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()  # in the OS's hands now: a kill -9 of this process cannot lose it
+        except OSError as exc:  # a full disk: a torn last line is skipped on read
+            raise storage_error(self.path, exc) from None
         self.bytes_written += len(line.encode("utf-8"))
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:
+                raise storage_error(self.path, exc) from None
 
     def compact(self, conversations: Iterable[dict[str, Any]]) -> int:
         """Write `conversations` as conversations.jsonl (atomically), then drop the journal: a kill

@@ -188,7 +188,7 @@ class ConfigRecord(Record):
     no `simulator`; a run without a judge panel has no `judges`."""
 
     task: str | None = None
-    kind: str | None = None  # "multifaceted"; absent: an ALOE run
+    kind: str | None = None  # the task's kind as it recorded it ("multifaceted"); absent: an ALOE run
     model: RoleRecord = field(default_factory=RoleRecord)
     simulator: RoleRecord | None = None
     judge: RoleRecord | None = None
@@ -218,10 +218,6 @@ class ConfigRecord(Record):
             "simulator_retries", "controls", "epochs", "prompts", "packages", "machine", "rejudged_from",
         }
     )  # fmt: skip
-
-    @property
-    def is_multifaceted(self) -> bool:
-        return self.kind == "multifaceted"
 
     @property
     def disclosure(self) -> str:
@@ -275,6 +271,11 @@ class AloeMetrics(Record):
     @property
     def has_ci(self) -> bool:
         return self.ci.avg is not None and any(b is not None for b in self.ci.al or [])
+
+
+# What a rubric scorer's metrics always hold (scorers/rubric.py `rubric_metrics`): the record type
+# follows what the metrics are, not which task made them.
+RUBRIC_KEYS = frozenset({"by_source", "by_dimension", "rubrics"})
 
 
 @dataclass(kw_only=True)
@@ -443,8 +444,9 @@ class RunResults(Record):
         if isinstance(data, dict):
             data = _migrated(data)
         results = super().from_dict(data, where)
-        if results.config.is_multifaceted:  # the scorer's metrics: read again as the rubric record
-            results.metrics = RubricMetrics.from_dict(results.metrics.to_dict(), "metrics")
+        metrics = results.metrics.to_dict()
+        if metrics.keys() >= RUBRIC_KEYS:  # a rubric scorer's metrics: read again as their record
+            results.metrics = RubricMetrics.from_dict(metrics, "metrics")
         return results
 
     def warning_codes(self) -> set[str]:

@@ -11,9 +11,6 @@ a kill -9 loses nothing that was written.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +18,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.filemodes import chmod_as_created
+from aloe_bench.log.files import (  # the file helpers, importable from here as they always were
+    CONVERSATIONS_FILE,
+    RESULTS_FILE,
+    ensure_writable,  # noqa: F401
+    write_json_atomic,  # noqa: F401
+    write_lines_atomic,  # noqa: F401
+    write_text_atomic,
+)
 from aloe_bench.log.models import (
     AloeMetrics,
     ConfigRecord,
@@ -31,16 +35,14 @@ from aloe_bench.log.models import (
     RunLogError,
     RunResults,
 )
-from aloe_bench.models.spec_names import portable_spec
+from aloe_bench.spec_names import portable_spec
 
-RESULTS_FILE = "results.json"
 # The run-log format this code writes (results.json `format_version`). Runs written before the field
 # existed are format 0; format 1 only added the field; format 2 dropped the placeholder ALOE fields
 # of Multifaceted runs (`"simulator": {"spec": null}`, `personality: ""`). Older formats are migrated
 # on read (`RunResults.from_dict`, `ConversationRecord.from_dict`). Bump it when the written shape
 # changes, and add the migration there.
 FORMAT_VERSION = 2
-CONVERSATIONS_FILE = "conversations.jsonl"
 
 
 @dataclass
@@ -134,37 +136,6 @@ class ConversationRecord:
         )
 
 
-def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
-    """Write `lines` to `path` through a temp file and a rename (a reader never sees half a file,
-    a kill leaves the old one), streamed so a large run's file never sits in memory, with the mode
-    the umask allows. Returns the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    written = 0
-    try:
-        chmod_as_created(tmp)  # mkstemp makes it 0600: readable by others as the umask allows
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line)
-                written += len(line.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return written
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    write_lines_atomic(path, [text])
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def write_conversations(path: Path, conversations: list[ConversationRecord]) -> None:
     write_text_atomic(
         path, "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in conversations)
@@ -183,18 +154,6 @@ def score_matrix(conversations: list[ConversationRecord], turns: int) -> np.ndar
                 row[k] = float(turn.score)
         rows.append(row)
     return np.array(rows, dtype=float).reshape(len(rows), turns)
-
-
-def ensure_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".aloe-write-probe"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise UserInputError(
-            f"cannot write to output directory {directory} ({exc.strerror}); pass --output DIR somewhere writable"
-        ) from None
 
 
 @dataclass
@@ -273,8 +232,8 @@ def load_run(directory: str | Path) -> Run:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
-    if typed.config.is_multifaceted and version < 2:
-        for conv in conversations:  # format <= 1 gave instances an empty ALOE personality
+    if version < 2 and typed.config.simulator is None:
+        for conv in conversations:  # format <= 1 gave items without a simulated user an empty personality
             if conv.persona.get("personality") == "":
                 del conv.persona["personality"]
     return Run(path, typed, conversations, format_version=version)

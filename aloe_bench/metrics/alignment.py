@@ -8,11 +8,13 @@ N-AL(k) = (AL(k) - min AL) / (max AL - min AL); N-IR and N-R^2 = slope and R^2 o
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from aloe_bench.metrics.samples import MetricSettings, ScoredSample, score_rows
 
 DEFAULT_BOOTSTRAP = 2000
 
@@ -173,3 +175,16 @@ def bootstrap_ci(
     if clustered:
         out["clusters"] = len(set(labels))
     return out
+
+
+def alignment_curve(samples: Sequence[ScoredSample], settings: MetricSettings) -> dict[str, Any]:
+    """The metric every ALOE-style task reports, as a function of scored samples: the curve AL(k)
+    of the turns' main scores over the complete items, with its summary (AVG, IR, N-IR, N-R2) and
+    bootstrap intervals that resample groups (the persona: epochs of one are not independent)."""
+    complete = [s for s in samples if s.status == "complete"]
+    return alignment_metrics(
+        score_rows(complete, settings.turns),
+        seed=settings.seed,
+        n_bootstrap=settings.n_bootstrap,
+        clusters=[s.group for s in complete],
+    )

@@ -16,16 +16,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from aloe_bench.log.results import Run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.reports.compare import persona_means, persona_turn_scores
+from aloe_bench.metrics.paired import persona_means, persona_turn_scores
 
-if TYPE_CHECKING:
-    from aloe_bench.reports.runinfo import RunInfo
+
+class BoardRun(Protocol):
+    """A run as the leaderboard holds it (reports/runinfo.py `RunInfo`): what bracketing reads."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def setup(self) -> Any: ...  # a frozen dataclass with `disclosure`
+
+    @property
+    def metrics(self) -> Any: ...  # with `avg`
+
+
+_Run = TypeVar("_Run", bound=BoardRun)
 
 MIN_SPAN = 0.25
 LEVEL = 0.95
@@ -122,15 +135,15 @@ def run_headroom(
 # --- finding the bracket among runs (the leaderboard) ------------------------------------------------
 
 
-def is_floor(info: RunInfo) -> bool:
+def is_floor(info: BoardRun) -> bool:
     return info.model == CONTROL_SPEC and info.setup.disclosure != "system"
 
 
-def is_ceiling(info: RunInfo) -> bool:
+def is_ceiling(info: BoardRun) -> bool:
     return info.setup.disclosure == "system"
 
 
-def find_bracket(info: RunInfo, infos: Sequence[RunInfo]) -> tuple[RunInfo | None, RunInfo | None]:
+def find_bracket(info: _Run, infos: Sequence[_Run]) -> tuple[_Run | None, _Run | None]:
     """(floor, ceiling) for a hidden-persona run among `infos` (RunInfo), or None where there is none.
 
     Floor: a `control/generic` run with the same setup. Ceiling: an explicit-persona run whose setup

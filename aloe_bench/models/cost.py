@@ -6,6 +6,10 @@ token here, and an API model missing from the table has no price (cost `null`, n
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -83,3 +87,32 @@ def role_prices(specs: dict[str, str], overrides: dict[str, Price] | None = None
     """Each role's price: its override, else the table's for its spec, else None."""
     overrides = overrides or {}
     return {role: overrides.get(role) or list_price(spec) for role, spec in specs.items()}
+
+
+# Token counting for cost estimates (dry runs of every run kind): tiktoken when its file is cached.
+_O200K_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+
+
+def _tiktoken_file_cached() -> bool:
+    """tiktoken downloads its encoding on first use; a dry run makes no network call, so it uses
+    tiktoken only when that file is already in tiktoken's cache."""
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    return os.path.isfile(os.path.join(cache_dir, hashlib.sha1(_O200K_URL.encode()).hexdigest()))
+
+
+def token_counter() -> tuple[Callable[[str], int], str]:
+    fallback = (lambda text: (len(text) + 3) // 4), "characters / 4"
+    try:
+        import tiktoken
+    except ImportError:
+        return fallback[0], fallback[1] + " (tiktoken not installed)"
+    if not _tiktoken_file_cached():
+        return fallback[0], fallback[
+            1
+        ] + " (tiktoken's o200k_base file not cached; a dry run downloads nothing)"
+    try:
+        encoding = tiktoken.get_encoding("o200k_base")
+    except Exception:  # noqa: BLE001 - a corrupt cache file: count by characters
+        return fallback
+    return (lambda text: len(encoding.encode(text, disallowed_special=()))), "tiktoken o200k_base"

@@ -10,9 +10,9 @@ import argparse
 import re
 from typing import Any
 
-from aloe_bench.engine.config import RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.models.backends import parse_args
+from aloe_bench.models.role_config import RoleConfig
 
 
 def role_config(

@@ -1,36 +1,7 @@
-"""Portable names for model specs: what a table, a plot legend or a run label may show.
+"""Moved to `aloe_bench.spec_names` (below every layer: the log names runs with it too)."""
 
-A spec that points at a local checkpoint folder (`hf//work/train-demo/sft`, `./ckpt/sft`,
-`~/models/x`) names a folder on one machine; published, it leaks that machine's layout and means
-nothing elsewhere. Reports show the provider and the folder's own name instead (`hf/sft`); the full
-spec stays in results.json `config`, where provenance belongs.
-"""
+import sys
 
-from __future__ import annotations
+from aloe_bench import spec_names
 
-from pathlib import PurePosixPath
-
-from aloe_bench.models.strategies import STRATEGIES
-
-_PROVIDERS = ("hf", "vllm", "lmeval", "openai")
-_LOCAL = ("/", "./", "../", "~")
-
-
-def portable_spec(spec: str | None) -> str:
-    """`hf//abs/path/sft` -> `hf/sft`; `/abs/ckpt` -> `ckpt`; hub ids and API models unchanged."""
-    if not spec:
-        return str(spec)
-    strategy, slash, wrapped = spec.partition("/")
-    if slash and strategy in STRATEGIES:  # `cot/hf//abs/sft` -> `cot/hf/sft`
-        return f"{strategy}/{portable_spec(wrapped)}"
-    provider, sep, name = spec.partition("/")
-    if sep and provider in _PROVIDERS and name.startswith(_LOCAL):
-        return f"{provider}/{_folder_name(name)}"
-    if spec.startswith(_LOCAL):
-        return _folder_name(spec)
-    return spec
-
-
-def _folder_name(path: str) -> str:
-    name = PurePosixPath(path.rstrip("/")).name
-    return name if name not in ("", ".", "..", "~") else "local-checkpoint"
+sys.modules[__name__] = spec_names

@@ -13,7 +13,7 @@ from typing import Any
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import ConfigRecord, RoleRecord
 from aloe_bench.log.results import Run
-from aloe_bench.reports.compare import PairedDifference, compare_runs
+from aloe_bench.metrics.paired import PairedDifference, compare_runs
 
 
 # -- runs ---------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ TASK_TITLES = {"aloe": "ALOE (multi-turn, implicit preferences)", "multifaceted"
 
 
 def run_task(info: RunInfo) -> str:
-    return "multifaceted" if info.run.config.is_multifaceted else "aloe"
+    return info.run.config.kind or "aloe"  # kind absent: an ALOE run (log/models.py)
 
 
 def printed_checks(row: ReportedRow) -> list[FigureCheck]:

@@ -16,7 +16,7 @@ def _ci(ci: list[float | None] | None, digits: int = 3) -> str:
     return f"  [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-README_SECTION = 'README.md, section "Reading the results"'
+README_SECTION = 'docs/results.md, section "Reading the results"'
 
 # One line per metric: what it means (defined fully in README_SECTION).
 METRIC_MEANINGS = [
@@ -105,7 +105,7 @@ def summary_table(results: RunResults, run_dir: str | None = None) -> str:
 
 def trust_summary(results: RunResults) -> list[str]:
     """Judge reliability, validity controls, noise floor and warnings (issue 11), when recorded."""
-    from aloe_bench.metrics.trust import trust_lines
+    from aloe_bench.reports.trust_text import trust_lines
 
     return trust_lines(results.reliability, results.validity)
 
@@ -188,3 +188,11 @@ def rubric_summary(results: RunResults, run_dir: str | None = None) -> str:
         lines.append(f"run directory: {run_dir}")
     lines.extend(_warning_lines(results))
     return "\n".join(lines)
+
+
+def run_summary(results: RunResults, run_dir: str | None = None) -> str:
+    """The table printed when a run ends, whichever task made it: the rubric table for rubric
+    metrics, else the alignment-curve table."""
+    if isinstance(results.metrics, RubricMetrics):
+        return rubric_summary(results, run_dir)
+    return summary_table(results, run_dir)

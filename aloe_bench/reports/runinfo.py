@@ -17,7 +17,7 @@ from aloe_bench.errors import UserInputError
 from aloe_bench.log.models import AloeMetrics, InputsRecord, RoleRecord
 from aloe_bench.log.results import Run, load_run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP, alignment_metrics
-from aloe_bench.models.spec_names import portable_spec
+from aloe_bench.spec_names import portable_spec
 
 # Setup fields in the order reports name them, with the words a reader sees.
 SETUP_FIELDS = {

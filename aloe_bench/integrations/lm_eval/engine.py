@@ -13,8 +13,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from aloe_bench.engine.execute import run_task
 from aloe_bench.engine.session import engine
-from aloe_bench.engine.task import get_task, run_task
+from aloe_bench.engine.task_api import get_task
 from aloe_bench.integrations.lm_eval.requests import AloeRequest, encode_transcript
 from aloe_bench.log.models import RunResults
 from aloe_bench.log.results import ConversationRecord
@@ -41,7 +42,8 @@ def _summary(request: AloeRequest, results: RunResults) -> str:
     task = get_task(request.kind, request.task)
     label, key = task.headline
     m = results.metrics.to_dict()  # a task's metrics may hold keys of its own (its headline)
-    scored = f"{task.title} {request.task}: {m.get(task.item + 's', 0)} {task.item}s scored"
+    count = m.get(task.item + "s", m.get("conversations", 0))  # the curve counts items as conversations
+    scored = f"{task.title} {request.task}: {count} {task.item}s scored"
     return f"{scored}, {m.get('failed', 0)} failed, {label} {m.get(key)}; {usage}"
 
 

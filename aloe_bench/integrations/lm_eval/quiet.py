@@ -37,7 +37,7 @@ class _AloeWarningFilter(logging.Filter):
 
 
 def _portable_model_folder(original):
-    from aloe_bench.models.spec_names import portable_spec
+    from aloe_bench.spec_names import portable_spec
 
     def sanitize_model_name(model_name: str) -> str:
         if model_name.startswith(("/", "./", "../", "~")):

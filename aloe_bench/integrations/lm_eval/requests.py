@@ -13,9 +13,9 @@ from typing import Any
 
 from aloe_bench.datasets.multifaceted import Instance
 from aloe_bench.datasets.personas import Persona
-from aloe_bench.engine.config import RoleConfig
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.results import ConversationRecord
+from aloe_bench.models.role_config import RoleConfig
 
 OPEN, CLOSE = "<<ALOE-REQUEST>>", "<</ALOE-REQUEST>>"
 _REQUEST = re.compile(re.escape(OPEN) + r"(.*?)" + re.escape(CLOSE), re.S)
@@ -43,6 +43,7 @@ class AloeRequest:
     settings: dict[str, Any]  # the task's metadata.aloe, with --metadata overrides
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # the outer request's (--gen_kwargs)
     instance: Instance | None = None  # ...or a Multifaceted one
+    other: Any = None  # ...or an item of any other task (its `to_payload()`, read back by the task)
 
     @property
     def kind(self) -> str:
@@ -50,9 +51,9 @@ class AloeRequest:
         return str(self.settings.get("kind", "aloe"))
 
     @property
-    def item(self) -> Persona | Instance:
-        """What this request evaluates (a persona or a Multifaceted instance)."""
-        item = self.instance if self.instance is not None else self.persona
+    def item(self) -> Any:
+        """What this request evaluates (a persona, a Multifaceted instance, another task's item)."""
+        item = next((i for i in (self.instance, self.persona, self.other) if i is not None), None)
         if item is None:
             raise UserInputError(f"task {self.task}: an ALOE request without a persona or an instance")
         return item
@@ -71,12 +72,14 @@ class AloeRequest:
         return task_run_config(self.task, self.settings, model_spec, self.gen_kwargs)
 
 
-def encode_request(task: str, item: Persona | Instance, settings: dict[str, Any]) -> str:
+def encode_request(task: str, item: Any, settings: dict[str, Any]) -> str:
     payload: dict[str, Any] = {"task": task, "settings": settings}
     if isinstance(item, Instance):
         payload["instance"] = item.to_payload()
-    else:
+    elif isinstance(item, Persona):
         payload["persona"] = {"id": item.id, **item.to_dict()}
+    else:  # any other task's item: the task reads it back (`Task.item_from_payload`)
+        payload["item"] = item.to_payload()
     return OPEN + json.dumps(payload, sort_keys=True, ensure_ascii=False) + CLOSE
 
 
@@ -111,8 +114,18 @@ def decode_request(context: Any, gen_kwargs: dict[str, Any] | None = None) -> Al
                 settings=data["settings"],
                 gen_kwargs=dict(gen_kwargs or {}),
                 instance=Instance.from_payload(data["instance"]) if "instance" in data else None,
+                other=_other_item(data) if "item" in data else None,
             )
     return None
+
+
+def _other_item(data: dict[str, Any]) -> Any:
+    from aloe_bench.engine.task_api import get_task
+
+    task = get_task(str(data["settings"].get("kind", "aloe")), data["task"])
+    if task.item_from_payload is None:
+        raise UserInputError(f"task {data['task']}: its definition has no item_from_payload for lm-eval")
+    return task.item_from_payload(data["item"])
 
 
 def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) -> RoleConfig:
@@ -149,7 +162,7 @@ def task_run_config(
     task: str, settings: dict[str, Any], model_spec: str, gen_kwargs: dict[str, Any] | None = None
 ) -> Any:
     """The run the task's settings mean (the config of its kind's definition), the lm-eval LM as model."""
-    from aloe_bench.engine.tasks import build_task_config
+    from aloe_bench.engine.task_files import build_task_config
 
     return build_task_config(
         task,

@@ -14,7 +14,7 @@ import numpy as np
 
 from aloe_bench.datasets.multifaceted import Instance
 from aloe_bench.datasets.personas import Persona
-from aloe_bench.engine.tasks import foreign_settings, task_kind, task_settings_from_file
+from aloe_bench.engine.task_files import foreign_settings, task_kind, task_settings_from_file
 from aloe_bench.integrations.lm_eval import intercept
 from aloe_bench.integrations.lm_eval.requests import (
     decode_transcript,
@@ -67,12 +67,15 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
     return {"test": datasets.Dataset.from_list(rows)}
 
 
-def _doc_fields(item: Persona | Instance) -> dict[str, Any]:
-    """What lm-eval shows of one item: a persona, or a Multifaceted instance (same loaders as
-    `aloe-bench run`: persona sets; `data`: sample, a file or folder, or the Hugging Face dataset)."""
+def _doc_fields(item: Any) -> dict[str, Any]:
+    """What lm-eval shows of one item: a persona, a Multifaceted instance (same loaders as
+    `aloe-bench run`: persona sets; `data`: sample, a file or folder, or the Hugging Face dataset),
+    or another task's item (its `to_payload()`)."""
     if isinstance(item, Instance):
         return {"id": item.id, "source": item.source, "system": item.system, "prompt": item.prompt}
-    return {"id": item.id, "profile": item.profile, "personality": item.personality}
+    if isinstance(item, Persona):
+        return {"id": item.id, "profile": item.profile, "personality": item.personality}
+    return dict(item.to_payload())
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def _slope_metric(items: list[dict[str, Any]], name: str) -> float:
             if scored < 2
             else "the curve is flat, so its min-max normalisation is undefined"
         )
-        log.warning("ALOE %s is NaN: %s (README: 'Reading the results')", name, why)
+        log.warning("ALOE %s is NaN: %s (docs/results.md: 'Reading the results')", name, why)
     return _number(value)
 
 

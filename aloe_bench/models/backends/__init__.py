@@ -19,7 +19,7 @@ from aloe_bench.models.backends.base import (
     GenerationSettings,
     Message,
 )
-from aloe_bench.models.strategies import STRATEGIES, make_strategy
+from aloe_bench.models.strategies import STRATEGIES, wraps_nothing
 
 __all__ = [
     "PRIORITY_BACKGROUND",
@@ -84,9 +84,23 @@ PROVIDERS: dict[str, BackendFactory] = {
     "lmeval": _lmeval,
     "control": _control,  # control/generic: the persona-blind floor, no model
 }
+
+
 # Inference-time strategies wrapping any spec: reminder/SPEC, self-critic/SPEC, cot/SPEC, recall/SPEC
 # (aloe_bench/models/strategies, docs/strategies.md).
-PROVIDERS.update({name: make_strategy(name) for name in STRATEGIES})
+def _strategy(strategy: str) -> BackendFactory:
+    def factory(name: str, args: dict[str, Any]) -> Backend:
+        from aloe_bench.models.strategies.registry import strategy_backend
+
+        if not name.strip():
+            raise UserInputError(wraps_nothing(strategy))
+        provider, inner_name = parse_spec(name)  # the wrapped spec, any provider (or strategy)
+        return strategy_backend(strategy, name, args, PROVIDERS[provider](inner_name, dict(args)))
+
+    return factory
+
+
+PROVIDERS.update({name: _strategy(name) for name in STRATEGIES})
 
 
 def register_provider(name: str, factory: BackendFactory | None = None) -> Any:

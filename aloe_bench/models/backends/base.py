@@ -154,6 +154,11 @@ class BatchingBackend(Backend):
     def _generate_batch(self, requests: list[ChatRequest]) -> list[Completion]:
         """Generate for requests that share `batch_key()`; runs on the worker thread."""
 
+    def _reject(self, request: ChatRequest) -> str | None:
+        """Why this request can never be generated (e.g. a prompt longer than the model's context), or
+        None. Checked before submission, so that one bad row fails alone, not its whole batch."""
+        return None
+
     # -- machinery --------------------------------------------------------------------------------
     def ensure_loaded(self) -> None:
         with self._load_lock:
@@ -233,10 +238,35 @@ class BatchingBackend(Backend):
 
     def _run_batch(self, requests: list[ChatRequest]) -> list[Completion]:
         self.ensure_loaded()
-        self.batch_stats["batches"] += 1
-        self.batch_stats["requests"] += len(requests)
-        self.batch_stats["largest_batch"] = max(self.batch_stats["largest_batch"], len(requests))
-        return self._generate_batch(requests)
+        results: list[Completion | None] = [None] * len(requests)
+        for i, request in enumerate(requests):
+            reason = self._reject(request)
+            if reason is not None:
+                results[i] = Completion.failure(reason)
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            self.batch_stats["batches"] += 1
+            self.batch_stats["requests"] += len(todo)
+            self.batch_stats["largest_batch"] = max(self.batch_stats["largest_batch"], len(todo))
+            for i, completion in zip(
+                todo, self._generate_isolating([requests[i] for i in todo]), strict=True
+            ):
+                results[i] = completion
+        return results  # type: ignore[return-value]
+
+    def _generate_isolating(self, requests: list[ChatRequest]) -> list[Completion]:
+        """A batch that raises is retried row by row, so that the one row at fault fails alone (its
+        error as the reason); `BackendFatalError` (the model cannot run at all) still ends the run."""
+        from aloe_bench.errors import BackendFatalError
+
+        try:
+            return self._generate_batch(requests)
+        except BackendFatalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - narrowed to the faulty row below
+            if len(requests) == 1:
+                return [Completion.failure(f"{type(exc).__name__}: {_first_line(exc)}")]
+        return [self._generate_isolating([r])[0] for r in requests]
 
     async def aclose(self) -> None:
         if self._worker is not None:
@@ -244,6 +274,11 @@ class BatchingBackend(Backend):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._worker
             self._worker = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
 
 
 class PriorityGate:

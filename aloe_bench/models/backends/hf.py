@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.progress import ACTIVITY
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.models.activity import ACTIVITY
 from aloe_bench.models.backends.base import BatchingBackend, ChatRequest, Completion
 from aloe_bench.models.backends.chat_template import render_prompt, system_role_mode
 
@@ -164,6 +164,11 @@ class HFBackend(BatchingBackend):
         from transformers import AutoModelForCausalLM
 
         device = self._device()
+        if device.startswith("cuda"):
+            # SDPA picks cuDNN attention on Hopper, which builds a graph for every new sequence length,
+            # i.e. at every decoding step: ~48 ms a step vs ~4.6 ms on an H200 (benchmarks/decode_step.py;
+            # generate() 10x faster at batch 8, benchmarks/README.md). Flash/memory-efficient SDPA remain.
+            torch.backends.cuda.enable_cudnn_sdp(False)
         dtype = self.args.get("dtype", "auto")
         if dtype == "auto":
             # bf16 on accelerators (the paper's setting); float32 on CPU, where bf16 matmuls are slow.

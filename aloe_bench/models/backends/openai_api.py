@@ -23,8 +23,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from aloe_bench.engine.progress import ACTIVITY
 from aloe_bench.errors import BackendFatalError, UserInputError
+from aloe_bench.models.activity import ACTIVITY
 from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
 from aloe_bench.models.backends.http_transport import (
     HTTPStatusError,

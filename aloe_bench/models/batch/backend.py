@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.log.results import write_json_atomic
+from aloe_bench.log.files import write_json_atomic
 from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
 from aloe_bench.models.backends.openai_api import OpenAIBackend, _completion
 

@@ -24,6 +24,8 @@ from typing import Any
 from aloe_bench.errors import UserInputError
 
 STRATEGIES = ("reminder", "self-critic", "cot", "recall")
+# Model calls one reply costs, per strategy (recall's retrieval is lexical: no call).
+CALLS = {"reminder": 1, "cot": 2, "self-critic": 3, "recall": 1}
 META_KEY = "strategy"  # Completion.meta[META_KEY] / the turn's "strategy" field
 
 
@@ -59,22 +61,9 @@ def wraps_nothing(strategy: str) -> str:
 
 def calls_per_reply(spec: str) -> int:
     """Model calls behind one reply of `spec` (the wrapped spec's own count multiplied in)."""
-    from aloe_bench.models.strategies.base import CALLS
-
     n = 1
     spec = spec.strip()
     while is_strategy(spec):
         name, _, spec = spec.partition("/")
         n *= CALLS[name]
     return n
-
-
-def make_strategy(strategy: str):
-    """The provider factory for `strategy/<wrapped spec>` (registered in models.backends)."""
-
-    def factory(name, args):
-        from aloe_bench.models.strategies.base import strategy_backend
-
-        return strategy_backend(strategy, name, args)
-
-    return factory

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aloe_bench.errors import UserInputError
 from aloe_bench.models.backends.base import (
     PRIORITY_CRITICAL,
     Backend,
@@ -17,11 +16,8 @@ from aloe_bench.models.backends.base import (
     GenerationSettings,
     Message,
 )
-from aloe_bench.models.strategies import META_KEY, STRATEGIES, wraps_nothing
+from aloe_bench.models.strategies import CALLS, META_KEY
 from aloe_bench.prompts import PromptTemplate, load_prompt
-
-# Model calls one reply costs, per strategy (recall's retrieval is lexical: no call).
-CALLS = {"reminder": 1, "cot": 2, "self-critic": 3, "recall": 1}
 
 
 class StepFailed(Exception):
@@ -66,14 +62,11 @@ class StrategyBackend(Backend):
     strategy = ""  # the spec prefix (also `provider`)
     prompt_file = ""
 
-    def __init__(self, name: str, args: Mapping[str, Any] | None = None):
+    def __init__(self, name: str, args: Mapping[str, Any] | None, inner: Backend):
+        """`inner` is the backend `name` spells, made by the provider registry (models/backends),
+        which this package does not import: the registry imports it."""
         super().__init__(name, args)
-        from aloe_bench.models.backends import PROVIDERS, parse_spec
-
-        if not name:
-            raise UserInputError(wraps_nothing(self.strategy))
-        provider, inner_name = parse_spec(name)
-        self.inner: Backend = PROVIDERS[provider](inner_name, dict(self.args))
+        self.inner: Backend = inner
         self.prompt: PromptTemplate = load_prompt(self.prompt_file)
         self.stats = {"strategy_calls": 0}
 
@@ -164,19 +157,3 @@ class StrategyBackend(Backend):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def strategy_backend(strategy: str, name: str, args: Mapping[str, Any] | None) -> StrategyBackend:
-    from aloe_bench.models.strategies.cot import CotBackend
-    from aloe_bench.models.strategies.recall import RecallBackend
-    from aloe_bench.models.strategies.reminder import ReminderBackend
-    from aloe_bench.models.strategies.self_critic import SelfCriticBackend
-
-    classes: dict[str, type[StrategyBackend]] = {
-        "reminder": ReminderBackend,
-        "cot": CotBackend,
-        "self-critic": SelfCriticBackend,
-        "recall": RecallBackend,
-    }
-    assert set(classes) == set(STRATEGIES)
-    return classes[strategy](name, args)

@@ -28,8 +28,9 @@ SIDE_FILES = {"training": "training.json", "human_labels": "human_labels.json"}
 
 
 def run_kind(run: Run) -> str:
-    """`multifaceted` (stated preferences, one reply per instance) or `aloe` (the default)."""
-    return "multifaceted" if run.config.is_multifaceted else "aloe"
+    """The kind of task that made the run, as its config records it (`aloe` when it records none):
+    the page shows what the run holds (rubric scores, a simulated user) whatever the kind."""
+    return run.config.kind or "aloe"
 
 
 def _role(role: RoleRecord | None) -> dict[str, Any] | None:

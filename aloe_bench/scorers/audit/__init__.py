@@ -1,9 +1,5 @@
 """Auditing the simulated user: persona facts, the disclosure curve, role and consistency checks.
 
-`audit_run(DIR)` audits a finished run (no model-under-test or simulator calls) and records
-results.json `audit` + `simulator-*` warnings and DIR/audit.jsonl; `aloe-bench audit` is its CLI.
+The audit of a finished run as a whole (`audit_run`, `aloe-bench audit`) is a run kind of the ALOE
+task: `aloe_bench.tasks.aloe.audit`.
 """
-
-from aloe_bench.scorers.audit.engine import AUDIT_FILE, AuditOptions, audit_run
-
-__all__ = ["AUDIT_FILE", "AuditOptions", "audit_run"]

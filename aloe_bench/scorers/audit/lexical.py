@@ -86,16 +86,14 @@ def make_embedder(spec: str):
     `tfidf`. Returns (embedder or None, note)."""
     if spec == "none":
         return None, "lexical match only (--embedder none)"
-    try:
-        from aloe_train.embeddings import TfidfEmbedder, get_embedder
-    except ImportError:  # the training package is not installed: lexical only
-        if spec != "auto":
-            from aloe_bench.errors import UserInputError
+    import importlib.util
 
-            raise UserInputError(
-                f"--embedder {spec} needs the aloe_train package (pip install 'aloe-bench[train]')"
-            ) from None
-        return None, "lexical match only (aloe_train is not installed)"
+    from aloe_bench.models.embeddings import TfidfEmbedder, get_embedder
+
+    if spec == "tfidf" and importlib.util.find_spec("sklearn") is None:
+        from aloe_bench.errors import UserInputError
+
+        raise UserInputError("--embedder tfidf needs scikit-learn (pip install 'aloe-bench[train]')")
     embedder = get_embedder(spec)
     if spec == "auto" and isinstance(embedder, TfidfEmbedder):
         return None, (

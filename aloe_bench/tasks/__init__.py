@@ -1,0 +1,1 @@
+"""The tasks: one package each (its config, dataset binding, solver, scorers and metrics)."""
