@@ -66,3 +66,11 @@ def add_role_arguments(parser: argparse.ArgumentParser, role: str, *, spec_flag:
     group.add_argument(
         f"--{prefix}top-p", type=float, metavar="P", dest=f"{role}_top_p", help=f"top-p for {what}"
     )
+    group.add_argument(
+        f"--{prefix}repetition-penalty",
+        type=float,
+        metavar="R",
+        dest=f"{role}_repetition_penalty",
+        help=f"repetition penalty for {what} (transformers' repetition_penalty; 1.0 = none; default: "
+        "the backend's own); hf/, embedded, lmeval/ and OpenAI-compatible servers that take it (vLLM, TGI)",
+    )

@@ -58,10 +58,14 @@ def _now() -> str:
 
 def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -> Backend:
     """The (shared) backend for a role; API backends get the run's concurrency unless set."""
+    from aloe_bench.models.backends.best_of_n import served_spec
+
     args = dict(role_config.args)
-    if normalize_spec(role_config.spec).startswith("openai/"):
+    if served_spec(role_config.spec).startswith("openai/"):  # best-of-N passes it to its policy
         args.setdefault("concurrency", str(concurrency))
-    return pool.get(role_config.spec, args)
+    backend = pool.get(role_config.spec, args)
+    backend.check_settings(role_config.settings(1))  # a setting it cannot apply: refused before the run
+    return backend
 
 
 def role_backends(
