@@ -228,3 +228,21 @@ def test_a_run_keeps_candidates_in_the_transcript_and_prices_every_call(cli, tmp
     prompt_tokens = sum(sum(len(m["content"].split()) for m in b["messages"]) for b in policy_bodies)
     assert first["prompt_tokens"] == prompt_tokens
     assert first["cost_usd"] == pytest.approx((prompt_tokens * 1 + first["completion_tokens"] * 2) / 1e6)
+
+
+def test_dry_run_plans_n_policy_calls_per_reply(cli, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    policy = "openai/gpt-4o-mini-2024-07-18"
+    base = ["run", "--personas", "demo", "--limit", "1", "--turns", "2", "--simulator", "embedded", "--dry-run",
+            "--price", "model=1000,1000"]  # fmt: skip
+    rows = {}
+    for spec in (policy, f"bon/4:{policy}@/rm"):
+        code, out, err = cli(*base, "--model", spec)
+        assert code == 0, err
+        rows[spec] = next(line.split() for line in out.splitlines() if line.startswith("model"))
+    plain, bon = rows[policy], rows[f"bon/4:{policy}@/rm"]
+    calls, prompt, output, cost = (-4, -3, -2, -1)
+    assert int(bon[calls].replace(",", "")) == 4 * int(plain[calls].replace(",", ""))
+    assert int(bon[output].replace(",", "")) == 4 * int(plain[output].replace(",", ""))
+    assert int(bon[prompt].replace(",", "")) == 4 * int(plain[prompt].replace(",", ""))
+    assert float(plain[cost]) > 1 and float(bon[cost]) == pytest.approx(4 * float(plain[cost]), rel=1e-3)

@@ -36,7 +36,7 @@ def add_role_arguments(parser: argparse.ArgumentParser, role: str, *, spec_flag:
             f"--{role}",
             metavar="SPEC",
             help=f"{what}: hf/<path|hub id>, openai/<model>, vllm/<path|hub id>, lmeval/<lm-eval model>, "
-            "embedded, or a checkpoint folder",
+            "embedded, a checkpoint folder, or bon/N:SPEC@REWARD_MODEL (best of N samples, docs/best-of-n.md)",
         )
     group.add_argument(
         f"--{role}-args",
