@@ -191,26 +191,32 @@ def test_greedy_sampling_is_refused(reward_models):
         BackendPool().get("bon/4:control/generic@/no/such/rm")
 
 
-def test_a_run_keeps_candidates_in_the_transcript_and_prices_every_call(cli, tmp_path, reward_models):
+@pytest.fixture(scope="module")
+def bon_run(tmp_path_factory, reward_models):
     """An ALOE run with best-of-N as the model under test (the simulator and judge on the same fake
-    server): every turn holds its candidates, usage and cost count every candidate, and a re-run
-    answered from the call cache keeps them."""
+    server), run twice: the second answered from the call cache. (run dir, the policy's requests)."""
+    from aloe_bench.cli.main import main
+
     rm_path, _ = reward_models["chat_template"]
-    out, cache = tmp_path / "run", tmp_path / "calls.sqlite"
+    root = tmp_path_factory.mktemp("bon-run")
+    out, cache = root / "run", root / "calls.sqlite"
     with FakeOpenAIServer(FakeBehaviour(model_answers=ANSWERS, judge_answers=["4"])) as server:
         args = [
             "run", "--personas", "demo", "--limit", "1", "--turns", "2",
             "--model", f"bon/4:openai/policy@{rm_path}", "--model-base-url", server.base_url,
             "--simulator", "openai/sim", "--simulator-base-url", server.base_url,
             "--judge", "openai/judge", "--judge-base-url", server.base_url,
-            "--price", "model=1,2", "--output", out, "--cache", cache, "--no-progress",
+            "--price", "model=1,2", "--output", str(out), "--cache", str(cache), "--no-progress",
         ]  # fmt: skip
-        code, _, err = cli(*args)
-        assert code == 0, err
+        assert main(args) == 0
         policy_bodies = [b for b in server.requests if b["model"] == "policy"]
-        code, _, err = cli(*args)  # resumed: the whole run comes from the call cache
-        assert code == 0, err
+        assert main(args) == 0  # resumed: the whole run comes from the call cache
         assert len([b for b in server.requests if b["model"] == "policy"]) == len(policy_bodies)
+    return out, policy_bodies
+
+
+def test_a_run_keeps_candidates_in_the_transcript_and_prices_every_call(bon_run):
+    out, policy_bodies = bon_run
     results = json.loads((out / "results.json").read_text())
     (conversation,) = [json.loads(line) for line in (out / "conversations.jsonl").read_text().splitlines()]
     assert len(conversation["turns"]) == 2 and len(policy_bodies) == 8
@@ -222,12 +228,44 @@ def test_a_run_keeps_candidates_in_the_transcript_and_prices_every_call(cli, tmp
         assert turn["assistant"] == record["candidates"][record["chosen"]]["text"] == ANSWERS[WINNER]
     assert results["config"]["model"]["spec"].startswith("bon/4:openai/policy@")
     assert results["config"]["model"]["backend"]["reward_model"]["format"] == "chat_template"
-    # The first invocation's usage (carried over by the resumed one): 8 policy calls behind 2 turns.
-    first = json.loads((out / "results.json").read_text())["usage"]["model"]
-    assert first["completion_tokens"] == 2 * sum(len(a.split()) for a in ANSWERS)
+    # Usage over both invocations (the second answered from the cache): 8 policy calls behind 2 turns.
+    usage = results["usage"]["model"]
+    assert usage["completion_tokens"] == 2 * sum(len(a.split()) for a in ANSWERS)
     prompt_tokens = sum(sum(len(m["content"].split()) for m in b["messages"]) for b in policy_bodies)
-    assert first["prompt_tokens"] == prompt_tokens
-    assert first["cost_usd"] == pytest.approx((prompt_tokens * 1 + first["completion_tokens"] * 2) / 1e6)
+    assert usage["prompt_tokens"] == prompt_tokens
+    assert usage["cost_usd"] == pytest.approx((prompt_tokens * 1 + usage["completion_tokens"] * 2) / 1e6)
+
+
+def test_the_viewer_shows_the_candidates(bon_run):
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").is_file():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from aloe_bench.reports.viewer import build_report
+
+    out, _ = bon_run
+    page_file = build_report([out], out / "report.html")
+    (conversation,) = [json.loads(line) for line in (out / "conversations.jsonl").read_text().splitlines()]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.resolve().as_uri() + f"#conv={conversation['id']}")
+        page.wait_for_function("window.__aloeReady === true", timeout=20_000)
+        summaries = page.eval_on_selector_all(
+            "#detail .turn details > summary", "xs => xs.map(x => x.textContent)"
+        )
+        expected = [f"best-of-4: candidate {t['best_of_n']['chosen']} chosen" for t in conversation["turns"]]
+        assert [s.split(" by ")[0] for s in summaries if s.startswith("best-of-")] == expected, summaries
+        rows = page.eval_on_selector_all(
+            "#detail table.candidates tr.chosen td pre", "xs => xs.map(x => x.textContent)"
+        )
+        assert rows == [ANSWERS[WINNER]] * 2
+        browser.close()
+    assert errors == []
 
 
 def test_dry_run_plans_n_policy_calls_per_reply(cli, monkeypatch):

@@ -166,3 +166,15 @@ def test_a_judge_takes_its_own_penalty():
     )
     first, second = judge_panel(flags, {}, None)
     assert first.repetition_penalty == 1.05 and second.repetition_penalty is None
+
+
+def test_lm_eval_requests_carry_the_penalty():
+    """Through lm-eval the task's penalty (or --gen_kwargs repetition_penalty=R) reaches the model."""
+    from aloe_bench.integrations.lm_eval.requests import model_role
+
+    assert model_role("embedded", {"repetition_penalty": 1.03}, {}).repetition_penalty == 1.03
+    assert (
+        model_role("embedded", {"repetition_penalty": 1.03}, {"repetition_penalty": "1.2"}).repetition_penalty
+        == 1.2
+    )
+    assert model_role("embedded", {}, {}).repetition_penalty is None
