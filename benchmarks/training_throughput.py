@@ -269,7 +269,7 @@ def main() -> None:
     )
     for name, r in (("SFT (SFTTrainer)", sft), ("DPO (DPOTrainer)", dpo), ("RM (RewardTrainer)", rm)):
         loss = f"{r['loss_first']:.3f} -> {r['loss_last']:.3f}" if r["loss_first"] is not None else "-"
-        print(f"{name:<22} {r['tokens_per_s']:>10,.0f}  {spread(r['step_rates'], 0):<28} "
+        print(f"{name:<22} {r['tokens_per_s']:>10,.1f}  {spread(r['step_rates'], 1):<28} "
               f"{r['tokens_per_step']:>11,.0f} {loss:>20}")  # fmt: skip
 
     print(f"\nbest-of-{args.bon_n} vs plain sampling, embedded model, {args.prompts} prompts x {args.bon_tokens} "
