@@ -284,3 +284,29 @@ def test_dry_run_plans_n_policy_calls_per_reply(cli, monkeypatch):
     assert int(bon[output].replace(",", "")) == 4 * int(plain[output].replace(",", ""))
     assert int(bon[prompt].replace(",", "")) == 4 * int(plain[prompt].replace(",", ""))
     assert float(plain[cost]) > 1 and float(bon[cost]) == pytest.approx(4 * float(plain[cost]), rel=1e-3)
+
+
+def test_a_multifaceted_run_with_the_janus_preset(cli, tmp_path, reward_models):
+    """Best-of-N under the Janus preset on Multifaceted: every candidate is asked with the preset's
+    sampling (the penalty sent, as vLLM / TGI take it), the instance keeps its candidates."""
+    rm_path, _ = reward_models["janus"]
+    out = tmp_path / "run"
+    with FakeOpenAIServer(FakeBehaviour(model_answers=ANSWERS, judge_answers=["4"])) as server:
+        code, _, err = cli(
+            "run", "--task", "multifaceted_demo", "--limit", "2", "--generation", "janus",
+            "--model", f"bon/4:openai/policy@{rm_path}", "--model-base-url", server.base_url,
+            "--judge", "openai/judge", "--judge-base-url", server.base_url,
+            "--output", out, "--no-cache", "--no-progress",
+        )  # fmt: skip
+        assert code == 0, err
+        policy_bodies = [b for b in server.requests if b["model"] == "policy"]
+    assert len(policy_bodies) == 8
+    assert {
+        (b["temperature"], b["top_p"], b["repetition_penalty"], b["max_tokens"]) for b in policy_bodies
+    } == {(1.0, 0.9, 1.03, 1024)}
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["model"]["repetition_penalty"] == 1.03
+    assert results["config"]["model"]["backend"]["reward_model"]["format"] == "janus"
+    for line in (out / "conversations.jsonl").read_text().splitlines():
+        (turn,) = json.loads(line)["turns"]
+        assert len(turn["best_of_n"]["candidates"]) == 4 and turn["assistant"] == ANSWERS[WINNER]
