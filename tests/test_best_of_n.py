@@ -306,6 +306,7 @@ def test_a_multifaceted_run_with_the_janus_preset(cli, tmp_path, reward_models):
     } == {(1.0, 0.9, 1.03, 1024)}
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["model"]["repetition_penalty"] == 1.03
+    assert results["usage"]["model"]["calls"] == 2 and results["usage"]["model"]["best_of_n_candidates"] == 8
     assert results["config"]["model"]["backend"]["reward_model"]["format"] == "janus"
     for line in (out / "conversations.jsonl").read_text().splitlines():
         (turn,) = json.loads(line)["turns"]

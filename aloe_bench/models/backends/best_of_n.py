@@ -172,7 +172,6 @@ class BestOfNBackend(Backend):
         record = {
             "n": self.n,
             "chosen": best,
-            "reward_model": self.reward.source,
             "format": self.reward.format,
             "candidates": [
                 {
