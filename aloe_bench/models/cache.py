@@ -217,12 +217,14 @@ class CallCache:
     def put(self, key: str, role: str, spec: str, completion: Completion) -> None:
         if not completion.ok:
             return
-        data = {
+        data: dict[str, Any] = {
             "text": completion.text,
             "finish_reason": completion.finish_reason,
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
         }
+        if completion.meta is not None:  # best-of-N's candidates: a resumed run keeps them too
+            data["meta"] = completion.meta
         now = time.time()
         row = (_short_key(key), key, role, spec, json.dumps(data, ensure_ascii=False), now)
         with self._lock:

@@ -49,8 +49,11 @@ def batch_discount() -> float:
 
 
 def list_price(spec: str) -> Price | None:
-    """The table's price for an `openai/<model>` spec, or None."""
-    spec = normalize_spec(spec)
+    """The table's price for an `openai/<model>` spec (or a best-of-N spec whose policy is one: its
+    usage counts every candidate), or None."""
+    from aloe_bench.models.backends.best_of_n import served_spec
+
+    spec = normalize_spec(served_spec(spec))
     if not spec.startswith("openai/"):
         return None
     t = price_table()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aloe_bench.datasets.personas import PersonaSet
+from aloe_bench.models.backends.best_of_n import candidates_per_call
 from aloe_bench.models.cost import Price, batch_discount, role_prices, table_record, token_counter
 from aloe_bench.prompts import load_prompt
 from aloe_bench.scorers.judge import get_protocol
@@ -61,6 +62,9 @@ def estimate_run(
             turns = [{"user": u, "assistant": a or ""} for u, a in exchanges]
             _add(totals["judge"], tokens(protocol.messages(p, turns, k)), judge_limit)
     specs = {"model": config.model.spec, "simulator": config.simulator.spec, "judge": config.judge.spec}
+    for role, spec in specs.items():  # best-of-N: every call is N policy calls
+        n = candidates_per_call(spec)
+        totals[role] = {key: value * n for key, value in totals[role].items()}
     prices = role_prices(specs, price_overrides)
     roles = {}
     for role, t in totals.items():
