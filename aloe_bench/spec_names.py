@@ -24,6 +24,10 @@ def portable_spec(spec: str | None) -> str:
     wrapper, slash, wrapped = spec.partition("/")
     if slash and wrapper in _WRAPPERS:  # `cot/hf//abs/sft` -> `cot/hf/sft`
         return f"{wrapper}/{portable_spec(wrapped)}"
+    if spec.startswith("bon/") and ":" in spec and "@" in spec:  # best-of-N: its parts, each portable
+        count, _, rest = spec[len("bon/") :].partition(":")
+        policy, _, reward = rest.rpartition("@")
+        return f"bon/{count}:{portable_spec(policy)}@{portable_spec(reward) if reward.startswith(_LOCAL) else reward}"
     provider, sep, name = spec.partition("/")
     if sep and provider in _PROVIDERS and name.startswith(_LOCAL):
         return f"{provider}/{_folder_name(name)}"

@@ -36,7 +36,7 @@ def add_role_arguments(parser: argparse.ArgumentParser, role: str, *, spec_flag:
             f"--{role}",
             metavar="SPEC",
             help=f"{what}: hf/<path|hub id>, openai/<model>, vllm/<path|hub id>, lmeval/<lm-eval model>, "
-            "embedded, or a checkpoint folder",
+            "embedded, a checkpoint folder, or bon/N:SPEC@REWARD_MODEL (best of N samples, docs/best-of-n.md)",
         )
     group.add_argument(
         f"--{role}-args",
@@ -65,4 +65,12 @@ def add_role_arguments(parser: argparse.ArgumentParser, role: str, *, spec_flag:
     )
     group.add_argument(
         f"--{prefix}top-p", type=float, metavar="P", dest=f"{role}_top_p", help=f"top-p for {what}"
+    )
+    group.add_argument(
+        f"--{prefix}repetition-penalty",
+        type=float,
+        metavar="R",
+        dest=f"{role}_repetition_penalty",
+        help=f"repetition penalty for {what} (transformers' repetition_penalty; 1.0 = none; default: "
+        "the backend's own); hf/, embedded, lmeval/ and OpenAI-compatible servers that take it (vLLM, TGI)",
     )

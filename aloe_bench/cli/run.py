@@ -14,6 +14,7 @@ from aloe_bench.cli._common import add_role_arguments
 from aloe_bench.engine.task_api import BUILTIN, Task, get_task
 from aloe_bench.engine.task_files import load_task_settings, task_kind
 from aloe_bench.errors import UserInputError
+from aloe_bench.models.generation_presets import apply_generation_preset
 from aloe_bench.tasks.aloe.config import RunConfig
 
 EXAMPLES = """examples:
@@ -22,6 +23,7 @@ EXAMPLES = """examples:
   aloe-bench run --task aloe_explicit_demo --model embedded        # the persona stated in the system message
   aloe-bench run --task multifaceted_demo --model embedded --limit 2   # Multifaceted Bench, shipped sample
   aloe-bench run --task multifaceted --data path/to/multifaceted_bench.parquet --model hf/... --judge openai/...
+  aloe-bench run --task multifaceted --generation janus --model hf/kaist-ai/janus-7b   # Janus's sampling
   aloe-bench run --model hf/./my-checkpoint --simulator openai/gpt-4o-mini-2024-07-18 \\
       --judge openai/gpt-4o-mini-2024-07-18 --personas aloe --turns 10
 Re-running the same command resumes: finished calls come from the call cache."""
@@ -57,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--protocol", metavar="NAME", help="judge protocol: aloe-v1 (default, as the paper) or aloe-history"
     )
     g.add_argument("--seed", type=int, help="seed for every sampled call and the bootstrap (default 0)")
+    g.add_argument(
+        "--generation",
+        metavar="PRESET",
+        help="a named set of the model's generation settings that the task ships (multifaceted: janus = "
+        "1024 new tokens, temperature 1.0, top-p 0.9, repetition penalty 1.03); flags override it",
+    )
     g.add_argument(
         "--judge-reasks", type=int, metavar="N", help="re-asks for an unreadable judge answer (default 2)"
     )
@@ -134,6 +142,7 @@ def load_task(args: argparse.Namespace) -> tuple[str | None, dict[str, Any], Tas
     if getattr(args, "task", None):
         task_name, settings = load_task_settings(args.task)
     task, settings = task_kind(task_name, settings)
+    settings = apply_generation_preset(task_name, settings, getattr(args, "generation", None))
     return task_name, settings, task
 
 

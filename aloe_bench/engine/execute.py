@@ -25,7 +25,7 @@ from aloe_bench.engine.task_api import Hooks, TaskRun
 from aloe_bench.log.models import RunResults
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.results import ConversationRecord
-from aloe_bench.models.backends import Backend, BackendPool, normalize_spec
+from aloe_bench.models.backends import Backend, BackendPool
 from aloe_bench.models.backends.gpu_budget import plan_gpu_budgets
 from aloe_bench.models.role_config import RoleConfig
 from aloe_bench.models.roles import Role
@@ -34,12 +34,14 @@ from aloe_bench.spec_names import portable_spec
 
 def role_backend(pool: BackendPool, role_config: RoleConfig, concurrency: int) -> Backend:
     """The (shared) backend for a role; API backends get the run's concurrency unless set."""
-    from aloe_bench.models.strategies import served_spec
+    from aloe_bench.models.cost import served_spec
 
     args = dict(role_config.args)
-    if normalize_spec(served_spec(role_config.spec)).startswith("openai/"):  # a strategy passes it on
+    if served_spec(role_config.spec).startswith("openai/"):  # best-of-N and strategies pass it on
         args.setdefault("concurrency", str(concurrency))
-    return pool.get(role_config.spec, args)
+    backend = pool.get(role_config.spec, args)
+    backend.check_settings(role_config.settings(1))  # a setting it cannot apply: refused before the run
+    return backend
 
 
 def role_backends(

@@ -142,11 +142,12 @@ class RoleRecord(Record):
     max_new_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    repetition_penalty: float | None = None  # absent when unset (runs before it existed, and most runs)
     backend: dict[str, Json] | None = None  # what the backend says of itself (spec, args, checkpoint...)
     label: str | None = None  # a judge panel member's name in results (its spec, #N when repeated)
     system_role: str | None = None  # stated preferences/persona: "native", or "folded" into the user turn
 
-    _OPTIONAL = frozenset({"backend", "label", "system_role"})
+    _OPTIONAL = frozenset({"backend", "label", "system_role", "repetition_penalty"})
 
 
 @dataclass(kw_only=True)

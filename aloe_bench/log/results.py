@@ -66,6 +66,9 @@ class TurnRecord:
     judgements: list[JudgementRecord] | None = None
     swap_judgements: list[JudgementRecord] | None = None
     rubric_scores: list[RubricScore] | None = None
+    # A best-of-N model's reply: every candidate with its reward and which one was chosen (None,
+    # and absent from the JSON, for any other model). See docs/best-of-n.md.
+    best_of_n: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # fields of other versions or tasks, kept as read
 
     _VERDICTS: ClassVar[tuple[str, ...]] = ("judgements", "swap_judgements", "rubric_scores")
@@ -84,12 +87,23 @@ class TurnRecord:
             records = getattr(self, name)
             if records is not None:
                 d[name] = [r.to_dict() for r in records]
+        if self.best_of_n is not None:
+            d["best_of_n"] = self.best_of_n
         d.update(self.extra)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
-        plain = {"user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged"}
+        plain = {
+            "user",
+            "assistant",
+            "score",
+            "judge_raw",
+            "judge_attempts",
+            "judge_error",
+            "judged",
+            "best_of_n",
+        }
         verdicts: dict[str, Any] = {}
         for name, record in (
             ("judgements", JudgementRecord),

@@ -48,10 +48,21 @@ def batch_discount() -> float:
     return float(price_table().get("batch_discount", 0.5))
 
 
+def served_spec(spec: str) -> str:
+    """The spec that answers a role's calls: best-of-N's policy and a strategy's wrapped model, in
+    any nesting (`cot/bon/4:openai/x@rm` -> `openai/x`); any other spec itself."""
+    from aloe_bench.models.backends.best_of_n import served_spec as policy_of
+    from aloe_bench.models.strategies import served_spec as wrapped_by
+
+    previous = None
+    while spec != previous:
+        previous, spec = spec, policy_of(wrapped_by(spec))
+    return spec
+
+
 def list_price(spec: str) -> Price | None:
-    """The table's price for an `openai/<model>` spec (or a strategy wrapping one, e.g.
-    `cot/openai/<model>`: its usage sums every call it made), or None."""
-    from aloe_bench.models.strategies import served_spec
+    """The table's price for an `openai/<model>` spec, or for a best-of-N spec or a strategy
+    (`cot/openai/<model>`) that calls one: their usage counts every call they made; or None."""
 
     spec = normalize_spec(served_spec(spec))
     if not spec.startswith("openai/"):

@@ -29,7 +29,7 @@ def role_config(
     return _role_config(args, role, task, default_spec)
 
 
-_GENERATION_KNOBS = {"max_new_tokens": int, "temperature": float, "top_p": float}
+_GENERATION_KNOBS = {"max_new_tokens": int, "temperature": float, "top_p": float, "repetition_penalty": float}
 
 
 def split_judge_spec(text: str) -> tuple[str, dict[str, str]]:
@@ -60,6 +60,7 @@ def _with_overrides(base: RoleConfig, spec: str, overrides: dict[str, Any], wher
         max_new_tokens=knobs.get("max_new_tokens", base.max_new_tokens),
         temperature=knobs.get("temperature", base.temperature),
         top_p=knobs.get("top_p", base.top_p),
+        repetition_penalty=knobs.get("repetition_penalty", base.repetition_penalty),
     )
 
 
@@ -123,4 +124,5 @@ def _role_config(
         max_new_tokens=pick("max_new_tokens"),
         temperature=pick("temperature"),
         top_p=pick("top_p"),
+        repetition_penalty=pick("repetition_penalty"),
     )

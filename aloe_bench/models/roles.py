@@ -55,6 +55,8 @@ class Role:
         return self._identity
 
     async def generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        for request in requests:
+            self.backend.check_settings(request.settings)  # never a setting silently ignored
         results: list[Completion | None] = [None] * len(requests)
         keys = [call_key(self.name, self.identity, r, self.prompt_version) for r in requests]
         missing = []

@@ -163,6 +163,7 @@ class Rollout:
                 self.on_progress("failed", conv, k)
                 return
             conv.turns[-1].assistant = reply.text
+            conv.turns[-1].best_of_n = (reply.meta or {}).get("best_of_n")  # candidates, when best-of-N
             keep_trace(conv.turns[-1], reply)  # a strategy's draft, critique, reasoning, recalled turns
             if self.judge_turn is not None:
                 self.judge_turn(conv, k - 1)

@@ -35,7 +35,11 @@ class SingleReply:
             conv.status, conv.error = "failed", f"model under test failed: {reply.error}"
             self.failed(conv)
             return
-        conv.turns = [TurnRecord(user=self.prompt(conv), assistant=reply.text)]
+        conv.turns = [
+            TurnRecord(
+                user=self.prompt(conv), assistant=reply.text, best_of_n=(reply.meta or {}).get("best_of_n")
+            )
+        ]
         keep_trace(conv.turns[0], reply)  # a strategy's intermediate texts, when the model is one
         self.turn_done(conv, 0)
         self.score_turn(conv, 0)

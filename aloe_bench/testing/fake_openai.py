@@ -41,6 +41,9 @@ class FakeBehaviour:
     )  # cycled: completed|failed|expired
     batch_delay_s: float = 0.0
     batch_hold: bool = False  # True: batches stay in_progress until the test sets it False  # judge score = a hash of the prompt (varied, yet the same every run)
+    # Scripted replies for the model under test (not judge prompts): request with seed s gets
+    # model_answers[s % len] (seed 0 when absent), so a test knows which seed produced which reply.
+    model_answers: list[str] | None = None
 
 
 class FakeOpenAIServer:
@@ -87,6 +90,9 @@ class FakeOpenAIServer:
             answer = answers[self._judge_count % len(answers)]
             self._judge_count += 1
             return answer
+        if self.behaviour.model_answers:
+            answers = self.behaviour.model_answers
+            return answers[int(body.get("seed") or 0) % len(answers)]
         last = messages[-1]["content"] if messages else ""
         return f"That is interesting. You said {len(last.split())} words; tell me more about your day."
 

@@ -23,7 +23,7 @@ TRANSCRIPT_FORMAT = "aloe-transcript/1"
 
 # --gen_kwargs keys that set how the model under test generates (all other keys are refused).
 _MAX_TOKEN_KEYS = ("max_gen_toks", "max_new_tokens", "max_tokens")
-_GEN_KEYS = {"until", "do_sample", "temperature", "top_p", *_MAX_TOKEN_KEYS}
+_GEN_KEYS = {"until", "do_sample", "temperature", "top_p", "repetition_penalty", *_MAX_TOKEN_KEYS}
 
 
 # The settings each task was built with in this process (`load_docs` records them): requests that
@@ -155,7 +155,12 @@ def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) 
         temperature = 1.0
     if gen_kwargs.get("top_p") is not None:
         top_p = float(gen_kwargs["top_p"])
-    return RoleConfig(spec=spec, max_new_tokens=max_new, temperature=temperature, top_p=top_p)
+    penalty = settings.get("repetition_penalty")
+    if gen_kwargs.get("repetition_penalty") is not None:
+        penalty = float(gen_kwargs["repetition_penalty"])
+    return RoleConfig(
+        spec=spec, max_new_tokens=max_new, temperature=temperature, top_p=top_p, repetition_penalty=penalty
+    )
 
 
 def task_run_config(

@@ -1,6 +1,7 @@
 """Backends by name, the way users already write them: `hf/...`, `openai/...`, `vllm/...`,
-`lmeval/<lm-eval model name>`, `embedded`, `control/generic` (a fixed reply policy, no model), or a
-bare local checkpoint folder (read as `hf/<dir>`)."""
+`lmeval/<lm-eval model name>`, `embedded`, `control/generic` (a fixed reply policy, no model),
+`bon/N:POLICY@RM` (best-of-N under a reward model, docs/best-of-n.md), or a bare local checkpoint
+folder (read as `hf/<dir>`)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,16 @@ def _control(name, args):
     return ControlBackend(name, args)
 
 
+def _best_of_n(name, args):
+    from aloe_bench.models.backends.best_of_n import BestOfNBackend
+
+    def make_backend(spec: str, backend_args: dict[str, Any]) -> Backend:
+        provider, policy_name = parse_spec(spec)
+        return PROVIDERS[provider](policy_name, backend_args)
+
+    return BestOfNBackend(name, args, make_backend=make_backend)
+
+
 def _lmeval(name, args):
     from aloe_bench.models.backends.lmeval_backend import LMEvalBackend
 
@@ -83,6 +94,7 @@ PROVIDERS: dict[str, BackendFactory] = {
     "embedded": _embedded,
     "lmeval": _lmeval,
     "control": _control,  # control/generic: the persona-blind floor, no model
+    "bon": _best_of_n,  # bon/N:POLICY@RM: the policy's best of N samples under a reward model
 }
 
 

@@ -33,16 +33,24 @@ class GenerationSettings:
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
+    # transformers' `repetition_penalty` (>1 discourages tokens already in the prompt or the reply);
+    # None: the backend's own default. A backend that cannot apply it refuses it (see
+    # `Backend.takes_repetition_penalty`) rather than ignoring it.
+    repetition_penalty: float | None = None
 
     def with_seed(self, seed: int | None) -> GenerationSettings:
         return replace(self, seed=seed)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["repetition_penalty"] is None:  # absent, as before it existed: old cache keys still match
+            del d["repetition_penalty"]
+        return d
 
     def batch_key(self) -> tuple:
-        """Requests that may share one in-process batch (the seed is applied per row)."""
-        return (self.max_new_tokens,)
+        """Requests that may share one in-process batch (the seed is applied per row; the penalty
+        is one setting of the batch's decoding loop)."""
+        return (self.max_new_tokens, self.repetition_penalty)
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,24 @@ class Backend(ABC):
     spec and arguments (see `BackendPool`)."""
 
     provider: str = ""
+    # Whether `GenerationSettings.repetition_penalty` reaches the model. A backend that cannot apply
+    # it leaves this False and a request that sets it is refused (`check_settings`), never ignored.
+    takes_repetition_penalty: bool = False
 
     def __init__(self, name: str, args: Mapping[str, Any] | None = None):
         self.name = name
         self.args = dict(args or {})
+
+    def check_settings(self, settings: GenerationSettings) -> None:
+        """Refuse, with one line, a generation setting this backend would otherwise ignore."""
+        if settings.repetition_penalty is not None and not self.takes_repetition_penalty:
+            from aloe_bench.errors import UserInputError
+
+            raise UserInputError(
+                f"{self.spec} cannot apply a repetition penalty ({self.provider}/ does not take one yet): "
+                "drop the role's repetition penalty (--repetition-penalty, --judge-repetition-penalty, "
+                "the task's repetition_penalty, or the generation preset), or serve the model with hf/"
+            )
 
     @property
     def spec(self) -> str:

@@ -42,6 +42,9 @@ def pick_reply(replies: list[str], message: str) -> str:
 
 class ControlBackend(Backend):
     provider = "control"
+    # Its replies are picked, not sampled: no generation setting (temperature, penalty) changes them,
+    # so a run that sets one for every role (a generation preset) still takes the floor.
+    takes_repetition_penalty = True
 
     def __init__(self, name: str, args: Mapping[str, Any] | None = None):
         super().__init__(name, args)

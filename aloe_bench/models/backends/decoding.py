@@ -4,8 +4,8 @@ decoding parameters, so that `hf/` and `vllm/` decode the same way for the same 
 The rule is the one `HFBackend._row_sampling` applies (tested for parity in tests/test_vllm_backend.py):
 temperature unset means the checkpoint decides: greedy when its `do_sample` is off (whatever
 temperature it lists), its temperature/top_p/top_k/min_p when on; an explicit temperature replaces
-the checkpoint's sampling fields (top_p only if given). The repetition penalty of the checkpoint
-applies either way, as transformers applies it. vLLM's own `get_default_sampling_params()` is not
+the checkpoint's sampling fields (top_p only if given). The request's repetition penalty, else the
+checkpoint's, applies either way, as transformers applies it. vLLM's own `get_default_sampling_params()` is not
 used: it ignores `do_sample` and falls back to temperature 1.0, so it samples where `hf/` is greedy.
 """
 
@@ -53,7 +53,12 @@ def resolve_decoding(request: ChatRequest, generation_config: Any) -> Decoding:
         top_p=float(top_p),
         top_k=int(top_k),
         min_p=float(min_p),
-        repetition_penalty=float(getattr(g, "repetition_penalty", None) or 1.0),
+        # the request's own penalty when set, else the checkpoint's (HFBackend._repetition_penalty)
+        repetition_penalty=float(
+            s.repetition_penalty
+            if s.repetition_penalty is not None
+            else (getattr(g, "repetition_penalty", None) or 1.0)
+        ),
         seed=row_seed(request),
     )
 

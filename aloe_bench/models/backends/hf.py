@@ -94,6 +94,7 @@ def check_hub_model(repo_id: str, revision: str | None) -> None:
 
 class HFBackend(BatchingBackend):
     provider = "hf"
+    takes_repetition_penalty = True  # transformers' repetition_penalty, in both decoding paths
 
     def __init__(self, name: str, args: dict[str, Any] | None = None):
         super().__init__(name, args)
@@ -219,18 +220,20 @@ class HFBackend(BatchingBackend):
         prompts = [tok(render_prompt(tok, r.messages), add_special_tokens=False).input_ids for r in requests]
         rows = [self._row_sampling(r) for r in requests]
         max_new = requests[0].settings.max_new_tokens
+        penalty = self._repetition_penalty(requests[0])  # one per batch (part of its batch key)
         ACTIVITY.begin_batch(len(requests), max_new)  # progress inside a turn: steps and tokens
         try:
             if self.prefix_store is not None:
                 results = generate_reusing_prefixes(
                     model, prompts, PerRowSampler(rows, 0), max_new_tokens=max_new, eos_ids=self._eos_ids,
                     pad_id=tok.pad_token_id, store=self.prefix_store,
-                    repetition_penalty=model.generation_config.repetition_penalty, on_step=ACTIVITY.step,
+                    repetition_penalty=penalty, on_step=ACTIVITY.step,
                 )  # fmt: skip
                 self.batch_stats.update(self.prefix_store.stats)
                 replies = [(r.tokens, r.stopped) for r in results]
             else:
-                replies = self._generate(prompts, PerRowSampler(rows, max(len(p) for p in prompts)), max_new)
+                sampler = PerRowSampler(rows, max(len(p) for p in prompts))
+                replies = self._generate(prompts, sampler, max_new, penalty)
         finally:
             ACTIVITY.end_batch(len(requests))
         return [
@@ -243,7 +246,14 @@ class HFBackend(BatchingBackend):
             for (reply, stopped), prompt in zip(replies, prompts, strict=True)
         ]
 
-    def _generate(self, prompts: list[list[int]], sampler: Any, max_new: int) -> list[tuple[list[int], bool]]:
+    def _repetition_penalty(self, request: ChatRequest) -> float | None:
+        """The request's penalty, else the checkpoint's generation config's (None or 1.0: none)."""
+        given = request.settings.repetition_penalty
+        return given if given is not None else self.model.generation_config.repetition_penalty
+
+    def _generate(
+        self, prompts: list[list[int]], sampler: Any, max_new: int, penalty: float | None = None
+    ) -> list[tuple[list[int], bool]]:
         """transformers' generate() on a left-padded batch: for models the prefix reuse does not cover."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -255,7 +265,7 @@ class HFBackend(BatchingBackend):
             do_sample=False,  # sampling, when asked for, happens per row inside `sampler`
             eos_token_id=self._eos_ids,
             pad_token_id=tok.pad_token_id,
-            repetition_penalty=model.generation_config.repetition_penalty,
+            repetition_penalty=penalty,
         )
         with torch.inference_mode():
             out = model.generate(

@@ -107,11 +107,14 @@ def lm_gen_kwargs(settings: GenerationSettings) -> dict[str, Any]:
         kwargs["temperature"] = float(settings.temperature)
         if settings.temperature > 0 and settings.top_p is not None:
             kwargs["top_p"] = float(settings.top_p)
+    if settings.repetition_penalty is not None:  # lm-eval's hf and vllm models pass it to generation
+        kwargs["repetition_penalty"] = float(settings.repetition_penalty)
     return kwargs
 
 
 class LMEvalBackend(BatchingBackend):
     provider = "lmeval"
+    takes_repetition_penalty = True  # in generate_until's gen_kwargs (see lm_gen_kwargs)
     # Every conversation waiting on the same step goes into one generate_until call.
     default_batch_size = 4096
 

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aloe_bench.errors import BackendFatalError, UserInputError
 from aloe_bench.models.activity import ACTIVITY
-from aloe_bench.models.backends.base import PRIORITY_CRITICAL, Backend, ChatRequest, Completion
+from aloe_bench.models.backends.base import (
+    PRIORITY_CRITICAL,
+    Backend,
+    ChatRequest,
+    Completion,
+    GenerationSettings,
+)
 from aloe_bench.models.backends.http_transport import (
     HTTPStatusError,
     HTTPTransport,
@@ -57,6 +63,9 @@ def _is_local(url: str) -> bool:
 
 class OpenAIBackend(Backend):
     provider = "openai"
+    # Sent as `repetition_penalty` in the body, the extension vLLM and TGI servers take; OpenAI's own
+    # API has no such parameter and is refused in `check_settings`.
+    takes_repetition_penalty = True
 
     def __init__(self, name: str, args: dict[str, Any] | None = None):
         super().__init__(name, args)
@@ -94,6 +103,17 @@ class OpenAIBackend(Backend):
             raise UserInputError(f"{self.spec}: base_url lists no endpoint; pass base_url=URL[,URL...]")
         if self.max_tokens_param not in ("max_tokens", "max_completion_tokens"):
             raise UserInputError("max_tokens_param must be max_tokens or max_completion_tokens")
+
+    def check_settings(self, settings: GenerationSettings) -> None:
+        if settings.repetition_penalty is not None:
+            hosted = [u for u in self.base_urls if (urlsplit(u).hostname or "").endswith("api.openai.com")]
+            if hosted:
+                raise UserInputError(
+                    f"{self.spec} at {_public_url(hosted[0])} cannot apply a repetition penalty (the OpenAI "
+                    "API has no such parameter; vLLM and TGI servers take it): drop the role's repetition "
+                    "penalty, or point base_url at a server that takes it"
+                )
+        super().check_settings(settings)
 
     def public_base_url(self) -> str:
         return ",".join(_public_url(u) for u in self.base_urls)
@@ -166,6 +186,8 @@ class OpenAIBackend(Backend):
             body["top_p"] = s.top_p
         if s.seed is not None:
             body["seed"] = s.seed
+        if s.repetition_penalty is not None:  # only when set: servers without it reject the key
+            body["repetition_penalty"] = s.repetition_penalty
         return body
 
     async def _one(self, request: ChatRequest, priority: int) -> Completion:

@@ -62,6 +62,7 @@ _REPLY_FINISH = {"stop": "stop", "length": "length"}
 
 class VLLMBackend(Backend):
     provider = "vllm"
+    takes_repetition_penalty = True  # SamplingParams.repetition_penalty (decoding.py), as hf/ applies it
 
     def __init__(self, name: str, args: dict[str, Any] | None = None):
         super().__init__(name, args)

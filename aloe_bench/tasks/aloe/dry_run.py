@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aloe_bench.datasets.personas import PersonaSet
+from aloe_bench.models.backends.best_of_n import candidates_per_call
 from aloe_bench.models.cost import Price, batch_discount, role_prices, table_record, token_counter
 from aloe_bench.models.strategies import calls_per_reply
 from aloe_bench.prompts import load_prompt
@@ -62,8 +63,8 @@ def estimate_run(
             turns = [{"user": u, "assistant": a or ""} for u, a in exchanges]
             _add(totals["judge"], tokens(protocol.messages(p, turns, k)), judge_limit)
     specs = {"model": config.model.spec, "simulator": config.simulator.spec, "judge": config.judge.spec}
-    for role, spec in specs.items():  # a strategy (cot/, self-critic/): each reply is several calls
-        n = calls_per_reply(spec)
+    for role, spec in specs.items():  # best-of-N: N policy calls a reply; a strategy: its calls a reply
+        n = candidates_per_call(spec) * calls_per_reply(spec)
         totals[role] = {key: value * n for key, value in totals[role].items()}
     prices = role_prices(specs, price_overrides)
     roles = {}

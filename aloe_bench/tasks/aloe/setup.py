@@ -56,11 +56,12 @@ ROLE_KEYS = frozenset(
         *(
             f"{role}_{knob}"
             for role in ("simulator", "judge")
-            for knob in ("max_new_tokens", "temperature", "top_p")
+            for knob in ("max_new_tokens", "temperature", "top_p", "repetition_penalty")
         ),
         "max_new_tokens",  # the model under test's
         "temperature",
         "top_p",
+        "repetition_penalty",
     }
 )
 RUNTIME_KEYS = frozenset({"cache"})  # only the lm-eval path reads it (`aloe-bench run` has --cache)
@@ -76,6 +77,7 @@ FLAGS = {
     "simulator_max_new_tokens": "--simulator-max-new-tokens",
     "simulator_temperature": "--simulator-temperature",
     "simulator_top_p": "--simulator-top-p",
+    "simulator_repetition_penalty": "--simulator-repetition-penalty",
     "controls": "--controls",
     "epochs": "--epochs",
 }

@@ -38,10 +38,12 @@ SETTINGS: dict[str, type] = {
 ROLE_KEYS = frozenset(
     {
         *(f"{role}{suffix}" for role in ("model", "judge") for suffix in ("", "_args")),
-        *(f"judge_{knob}" for knob in ("max_new_tokens", "temperature", "top_p")),
+        *(f"judge_{knob}" for knob in ("max_new_tokens", "temperature", "top_p", "repetition_penalty")),
         "max_new_tokens",
         "temperature",
         "top_p",
+        "repetition_penalty",
+        "generation_presets",  # named model settings, chosen with `aloe-bench run --generation NAME`
     }
 )
 

@@ -633,7 +633,22 @@
     return d;
   }
 
-  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores", "strategy"];
+  // Best-of-N (docs/best-of-n.md): every candidate the policy sampled, its reward, the one chosen.
+  function candidatesBlock(b) {
+    var list = Array.isArray(b.candidates) ? b.candidates : [];
+    var t = h("table", { cls: "generic candidates" });
+    t.appendChild(h("tr", {}, ["#", "reward", "seed", "tokens", "reply"].map(function (c) { return h("th", { text: c }); })));
+    list.forEach(function (c, i) {
+      var chosen = i === b.chosen;
+      t.appendChild(h("tr", { cls: chosen ? "chosen" : "" }, h("td", { cls: "num", text: String(i) + (chosen ? " (chosen)" : "") }),
+        h("td", { cls: "num", text: isNum(c.reward) ? fmt(c.reward, 3) : "—" }), h("td", { cls: "num", text: c.seed === undefined ? "" : String(c.seed) }),
+        h("td", { cls: "num", text: c.completion_tokens === undefined ? "" : String(c.completion_tokens) }),
+        h("td", {}, h("pre", { cls: "raw", text: c.error ? "error: " + c.error : String(c.text === null || c.text === undefined ? "" : c.text) }))));
+    });
+    return h("details", {}, h("summary", { text: "best-of-" + (b.n || list.length) + ": candidate " + b.chosen + " chosen by the reward model (" + (b.format || "?") + " format)" }), h("div", { cls: "scroll" }, t));
+  }
+
+  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores", "best_of_n", "strategy"];
 
   function turnBlock(run, conv, t, k, audit) {
     var mf = run.kind === "multifaceted";
@@ -666,6 +681,7 @@
     box.appendChild(h("div", { cls: "msg user" }, h("span", { cls: "who", text: mf ? "prompt" : "simulated user" }), t.user === null || t.user === undefined ? "" : String(t.user)));
     if (t.strategy && typeof t.strategy === "object") box.appendChild(strategyBlock(t.strategy));
     box.appendChild(h("div", { cls: "msg assistant" }, h("span", { cls: "who", text: "model reply" }), t.assistant === null || t.assistant === undefined ? "(no reply)" : String(t.assistant)));
+    if (t.best_of_n && typeof t.best_of_n === "object") box.appendChild(candidatesBlock(t.best_of_n));
     if (Array.isArray(t.rubric_scores) && t.rubric_scores.length) box.appendChild(rubricTable(t.rubric_scores));
     if (Array.isArray(t.judgements) && t.judgements.length) {
       box.appendChild(h("div", { cls: "muted", text: "judgements (" + t.judgements.length + "; the turn's score is their mean)" }));
