@@ -135,6 +135,9 @@ def test_specs_name_what_they_wrap():
     assert set(spec_names._WRAPPERS) == set(STRATEGIES)
     # priced as the model it wraps (its usage sums every call)
     assert list_price("cot/openai/gpt-4o-mini") == list_price("openai/gpt-4o-mini") is not None
+    # through best-of-N too, in either nesting
+    assert list_price("cot/bon/2:openai/gpt-4o-mini@./rm") == list_price("openai/gpt-4o-mini")
+    assert list_price("bon/2:self-critic/openai/gpt-4o-mini@./rm") == list_price("openai/gpt-4o-mini")
 
 
 def test_a_strategy_of_nothing_is_refused_in_one_line(cli, tmp_path):
