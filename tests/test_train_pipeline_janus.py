@@ -47,6 +47,7 @@ def run_pipeline(tmp_path: Path, work: Path) -> subprocess.CompletedProcess:
         "pipeline", "--recipe", "janus", "--model", "embedded", "--methods", "sft,dpo,orpo,rm",
         "--data", sft, "--pairs", pairs, "--rm-data", rm, "--rm-stage2-data", pairs,
         "--prompt-format", "janus", "--bench", "sample", "--eval-limit", "1", "--max-new-tokens", "16",
+        "--bon-n", "2",  # best-of-2 of the SFT model under the trained reward model
         # forwarded to every training stage that knows them (TRL's own flags)
         "--max-steps", "1", "--max-length", "256", "--per-device-train-batch-size", "2",
         "--gradient-accumulation-steps", "1", "--learning_rate", "1e-4", "--warmup_steps", "0",
@@ -116,9 +117,16 @@ def test_janus_pipeline_trains_scores_and_compares_every_checkpoint(tmp_path, em
     assert len(seen) == 1
     with open(work / "comparison.csv") as f:
         table = list(csv.DictReader(f))
-    assert sorted(r["label"] for r in table) == sorted(labels)  # one row per checkpoint
+    assert sorted(r["label"] for r in table) == sorted([*labels, "bon2"])  # one row per checkpoint
     html = (work / "comparison.html").read_text()
     assert all(label in html for label in labels)
+    # best-of-2: its two candidates and their rewards kept, the chosen one the reward model's first
+    bon = [json.loads(x) for x in (work / "eval" / "bon2" / "conversations.jsonl").read_text().splitlines()]
+    for conv in bon:
+        for turn in conv["turns"]:
+            kept = turn["best_of_n"]
+            rewards = [c["reward"] for c in kept["candidates"]]
+            assert len(rewards) == 2 and kept["candidates"][kept["chosen"]]["reward"] == max(rewards)
     assert "paired Δ" in result.stdout and "comparison.csv" in result.stdout
 
     # the same command again: every stage is finished, nothing is trained or generated again

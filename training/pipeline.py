@@ -104,8 +104,8 @@ class PipelineConfig:
     bon_n: int = field(
         default=0,
         metadata={
-            "help": "janus with rm: also score best-of-N (N samples of the SFT model reranked by the reward "
-            "model, spec bon/N:POLICY@RM); 0: off"
+            "help": "janus with sft and rm: also score best-of-N (N samples of the SFT model at Janus's "
+            "temperature 1.0 / top-p 0.9, reranked by the reward model; spec bon/N:POLICY@RM); 0: off"
         },
     )
     sft_config: str | None = field(
@@ -221,16 +221,8 @@ class PipelineConfig:
                 raise UserInputError("--bon-n needs a reward model: add rm to --methods")
             if self.bon_n < 0:
                 raise UserInputError("--bon-n cannot be negative")
-            if self.bon_n:  # checked before any training, so that no work is lost at the end
-                from aloe_bench.models.backends import parse_spec
-
-                try:
-                    parse_spec(f"bon/{self.bon_n}:embedded@rm")
-                except UserInputError:
-                    raise UserInputError(
-                        "--bon-n needs the best-of-N model spec (bon/N:POLICY@RM), which this installation "
-                        "does not have; drop --bon-n"
-                    ) from None
+            if self.bon_n and "sft" not in methods:  # checked before any training: no work lost at the end
+                raise UserInputError("--bon-n samples the SFT model: add sft to --methods")
 
     def method_list(self) -> list[str]:
         text = self.methods if self.methods is not None else DEFAULT_METHODS.get(self.recipe, "")
@@ -354,12 +346,15 @@ def _judge_role(config: PipelineConfig) -> RoleConfig:
     return RoleConfig(config.generator, args, max_new_tokens=config.max_new_tokens)
 
 
-def _evaluate_multifaceted(config: PipelineConfig, work: Path, label: str, spec: str) -> Path:
-    """Every checkpoint: the same bench instances (--bench, --eval-limit), the same judge, the same seed."""
+def _evaluate_multifaceted(
+    config: PipelineConfig, work: Path, label: str, spec: str, sampling: dict[str, float] | None = None
+) -> Path:
+    """Every checkpoint: the same bench instances (--bench, --eval-limit), the same judge, the same seed.
+    `sampling` (temperature, top_p): for best-of-N, whose N candidates must differ."""
     from aloe_bench.engine.multifaceted import MultifacetedConfig, run_multifaceted
 
     run_config = MultifacetedConfig(
-        model=RoleConfig(spec, max_new_tokens=config.max_new_tokens),
+        model=RoleConfig(spec, max_new_tokens=config.max_new_tokens, **(sampling or {})),
         judge=_judge_role(config),
         data=None if config.bench == "hf" else config.bench,
         limit=config.eval_limit,
@@ -451,10 +446,13 @@ def _run_janus(
         if method in checkpoints:
             runs[method] = _evaluate_multifaceted(config, work, method, f"hf/{checkpoints[method]}")
     if config.bon_n:
-        # Hook for best-of-N (the `bon/N:POLICY@RM` model spec): N samples of the SFT model, the one
-        # the reward model ranks first. It needs that backend registered; without it this says so.
+        # Best-of-N (the `bon/N:POLICY@RM` model spec): N samples of the SFT model at Janus's sampling
+        # settings (SPEC 2.4), the one the reward model ranks first; candidates kept in the transcript.
         spec = f"bon/{config.bon_n}:hf/{checkpoints['sft']}@{checkpoints['rm']}"
-        runs[f"bon{config.bon_n}"] = _evaluate_multifaceted(config, work, f"bon{config.bon_n}", spec)
+        janus_sampling = {"temperature": 1.0, "top_p": 0.9}
+        runs[f"bon{config.bon_n}"] = _evaluate_multifaceted(
+            config, work, f"bon{config.bon_n}", spec, janus_sampling
+        )
     return checkpoints, runs
 
 
