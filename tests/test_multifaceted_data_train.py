@@ -57,6 +57,6 @@ def test_dpo_trains_on_dpo_jsonl_and_the_loss_falls(collection, tmp_path):
                  "--gradient-accumulation-steps", "1", "--max-length", "256"])  # fmt: skip
     assert code == 0
     record = json.loads((tmp_path / "dpo" / "aloe_train.json").read_text())
-    assert record["data"]["format"] == "multifaceted" and record["data"]["examples"] == 12
+    assert record["data"]["format"] == "pairs" and record["data"]["examples"] == 12
     losses = _losses(record)
     assert len(losses) == 4 and losses[-1] < losses[0]
