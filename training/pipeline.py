@@ -347,14 +347,19 @@ def _judge_role(config: PipelineConfig) -> RoleConfig:
 
 
 def _evaluate_multifaceted(
-    config: PipelineConfig, work: Path, label: str, spec: str, sampling: dict[str, float] | None = None
+    config: PipelineConfig,
+    work: Path,
+    label: str,
+    spec: str,
+    temperature: float | None = None,
+    top_p: float | None = None,
 ) -> Path:
     """Every checkpoint: the same bench instances (--bench, --eval-limit), the same judge, the same seed.
-    `sampling` (temperature, top_p): for best-of-N, whose N candidates must differ."""
+    `temperature`, `top_p`: for best-of-N, whose N candidates must differ."""
     from aloe_bench.engine.multifaceted import MultifacetedConfig, run_multifaceted
 
     run_config = MultifacetedConfig(
-        model=RoleConfig(spec, max_new_tokens=config.max_new_tokens, **(sampling or {})),
+        model=RoleConfig(spec, max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=top_p),
         judge=_judge_role(config),
         data=None if config.bench == "hf" else config.bench,
         limit=config.eval_limit,
@@ -449,9 +454,8 @@ def _run_janus(
         # Best-of-N (the `bon/N:POLICY@RM` model spec): N samples of the SFT model at Janus's sampling
         # settings (SPEC 2.4), the one the reward model ranks first; candidates kept in the transcript.
         spec = f"bon/{config.bon_n}:hf/{checkpoints['sft']}@{checkpoints['rm']}"
-        janus_sampling = {"temperature": 1.0, "top_p": 0.9}
         runs[f"bon{config.bon_n}"] = _evaluate_multifaceted(
-            config, work, f"bon{config.bon_n}", spec, janus_sampling
+            config, work, f"bon{config.bon_n}", spec, temperature=1.0, top_p=0.9
         )
     return checkpoints, runs
 
