@@ -18,15 +18,16 @@ from pathlib import Path
 
 from _personas import demo_personas, write_personas
 
-from aloe_bench.engine.config import RoleConfig, RunConfig
-from aloe_bench.engine.runner import run_benchmark
-from aloe_bench.engine.tasks import load_task_settings
+from aloe_bench.engine.task_files import load_task_settings
 from aloe_bench.models.backends import ChatRequest, GenerationSettings
 from aloe_bench.models.backends.embedded import embedded_checkpoint
 from aloe_bench.models.backends.hf import HFBackend
+from aloe_bench.models.role_config import RoleConfig
 from aloe_bench.prompts import load_prompt
 from aloe_bench.scorers.judge import get_protocol, parse_score
 from aloe_bench.solvers.rollout import clean_user_message
+from aloe_bench.tasks.aloe.config import RunConfig
+from aloe_bench.tasks.aloe.run import run_benchmark
 
 
 def sequential_loop(personas, turns: int, limits: dict[str, int]) -> tuple[int, float]:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aloe_bench.engine.runner import RunRecorder  # the old name: the script runs on older trees too
+from aloe_bench.engine.recorder import RunRecorder
 from aloe_bench.log.results import ConversationRecord, TurnRecord
 
 

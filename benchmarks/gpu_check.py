@@ -33,8 +33,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _personas import demo_personas, write_personas  # noqa: E402
 
-from aloe_bench.engine.config import RoleConfig, RunConfig  # noqa: E402
-from aloe_bench.engine.runner import run_benchmark  # noqa: E402
+from aloe_bench.models.role_config import RoleConfig  # noqa: E402
+from aloe_bench.tasks.aloe.config import RunConfig  # noqa: E402
+from aloe_bench.tasks.aloe.run import run_benchmark  # noqa: E402
 from aloe_bench.testing.tiny_llama import build_tiny_llama  # noqa: E402
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 from _personas import demo_personas, write_personas
 from api_concurrency import latency_server
 
-from aloe_bench.engine.config import RoleConfig, RunConfig
-from aloe_bench.engine.runner import run_benchmark
+from aloe_bench.models.role_config import RoleConfig
+from aloe_bench.tasks.aloe.config import RunConfig
+from aloe_bench.tasks.aloe.run import run_benchmark
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from aloe_bench.models.backends import BackendPool, ChatRequest, GenerationSetti
 from aloe_bench.models.backends.best_of_n import candidate_seed, parse_bon_name, served_spec
 from aloe_bench.models.backends.reward_model import janus_text
 from aloe_bench.models.cost import list_price
-from aloe_bench.models.spec_names import portable_spec
+from aloe_bench.spec_names import portable_spec
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 # Candidate i of a request with seed s is answered ANSWERS[(s + i) % 4] by the fake server.

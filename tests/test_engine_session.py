@@ -117,12 +117,12 @@ def test_rerun_reports_usage_of_every_invocation_and_rejudge_is_priced(cli, tmp_
 
 
 def test_the_registry_finds_tasks_by_kind_or_module_and_names_what_is_wrong():
-    from aloe_bench.engine.task import get_task, kinds
+    from aloe_bench.engine.task_api import get_task, kinds
     from aloe_bench.errors import UserInputError
 
     assert {"aloe", "multifaceted"} <= set(kinds())
     assert get_task("aloe").item == "conversation" and get_task("multifaceted").item == "instance"
-    assert get_task("aloe_bench.benchmarks.multifaceted") is get_task("multifaceted")  # a module's TASK
+    assert get_task("aloe_bench.tasks.multifaceted") is get_task("multifaceted")  # a module's TASK
     with pytest.raises(UserInputError, match="unknown kind 'nope'"):
         get_task("nope", "my_task")
     with pytest.raises(UserInputError, match="cannot import no.such"):

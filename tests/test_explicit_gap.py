@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aloe_bench.engine.tasks import load_task_settings
+from aloe_bench.engine.task_files import load_task_settings
 from aloe_bench.log.results import load_run, score_matrix
 from aloe_bench.reports.compare import paired_difference, paired_turn_differences
 
@@ -21,7 +21,7 @@ TINY = ["--limit", "2", "--turns", "2", "--max-new-tokens", "16", "--simulator-m
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.task_files.tasks_dir", lambda: REPO / "tasks")
 
 
 @pytest.mark.parametrize(

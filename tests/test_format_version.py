@@ -59,7 +59,7 @@ def test_a_fresh_run_and_its_rejudging_write_the_current_format(cli, tmp_path):
 
 
 def _multifaceted_run(cli, tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.task_files.tasks_dir", lambda: REPO / "tasks")
     with FakeOpenAIServer(FakeBehaviour(judge_answers=["Feedback: fine.\n[RESULT] 4"])) as server:
         code, _, err = cli(
             "run", "--task", "multifaceted_demo", *_fake_roles(server.base_url, "model", "judge"),

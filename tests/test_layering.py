@@ -112,25 +112,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reports", "integrations", "testing"),
     ("cli",),
 )
-# Old module names kept so callers outside aloe_bench (training, benchmark scripts, other branches)
-# still import: each only re-exports from the new place, so it may reach up; nothing in aloe_bench
-# may import one (the library itself uses the new names).
-SHIMS = frozenset(
-    {
-        "aloe_bench.benchmarks",
-        "aloe_bench.benchmarks.aloe",
-        "aloe_bench.benchmarks.multifaceted",
-        "aloe_bench.engine.config",
-        "aloe_bench.engine.dry_run",
-        "aloe_bench.engine.multifaceted",
-        "aloe_bench.engine.rejudge",
-        "aloe_bench.engine.runner",
-        "aloe_bench.engine.task",
-        "aloe_bench.engine.tasks",
-        "aloe_bench.models.spec_names",
-        "aloe_bench.scorers.audit.engine",
-    }
-)
 # Circles still open on purpose, each with who is closing it. Remove an entry once it is gone: the
 # test then keeps it gone. None is open now.
 KNOWN_CIRCLES: frozenset[frozenset[str]] = frozenset()
@@ -194,11 +175,6 @@ def layer_violations(graph: dict[str, dict[str, int]]) -> list[str]:
             where = f"{module} (line {line}) imports {target}"
             if target == "aloe_train":
                 found.append(f"{where}: the benchmark does not import the training package")
-                continue
-            if target in SHIMS and module not in SHIMS:
-                found.append(f"{where}: an old name kept for outside callers; import the new module")
-                continue
-            if module in SHIMS:
                 continue
             mine, theirs = _layer_of(module), _layer_of(target)
             assert mine is not None and theirs is not None
@@ -273,12 +249,12 @@ def test_a_planted_back_import_fails_the_order():
     graph = import_graph({"aloe_bench.models.backends.planted": planted})
     offenders = layer_violations(graph)
     assert any("aloe_bench.models.backends.planted" in o and "engine" in o for o in offenders), offenders
-    # A peer group, a lazy import inside a function, the training package, and an old name.
+    # A peer group, a lazy import inside a function, the training package, a task reaching up to reports.
     cases = {
         "aloe_bench.datasets.planted": "from aloe_bench.models import roles\n",
         "aloe_bench.metrics.planted": "def f():\n    from aloe_bench.reports.compare import holm\n",
         "aloe_bench.scorers.planted": "from aloe_train.embeddings import get_embedder\n",
-        "aloe_bench.tasks.planted": "from aloe_bench.engine.runner import run_benchmark\n",
+        "aloe_bench.tasks.planted": "from aloe_bench.reports.leaderboard import build_leaderboard\n",
     }
     for module, source in cases.items():
         offenders = layer_violations(import_graph({module: source}))
@@ -291,21 +267,13 @@ def test_a_planted_circle_is_found():
     assert any({"aloe_bench.log.journal", "aloe_bench.log.results"} <= c for c in circles(graph))
 
 
-def test_the_old_names_still_import():
-    # Callers outside aloe_bench (training, benchmark scripts, other branches) use these paths.
-    import importlib
-
-    for name in sorted(SHIMS):
-        importlib.import_module(name)
-    from aloe_bench.benchmarks.aloe import TASK, setup
-    from aloe_bench.benchmarks.multifaceted import RubricScorer
-    from aloe_bench.engine.config import RoleConfig, RunConfig
-    from aloe_bench.engine.runner import prepare_run, run_benchmark
-    from aloe_bench.engine.task import get_task
-    from aloe_bench.engine.tasks import tasks_dir
-    from aloe_bench.tasks.aloe.run import run_benchmark as moved
-
-    assert run_benchmark is moved and callable(prepare_run) and callable(tasks_dir)
-    assert RunConfig(model=RoleConfig("embedded")).model.spec == "embedded"
-    assert get_task("aloe_bench.benchmarks.multifaceted") is get_task("multifaceted")
-    assert TASK is get_task("aloe") and callable(setup) and hasattr(RubricScorer, "submit")
+def test_no_module_is_an_old_name_standing_in_for_another():
+    # Moved modules were once kept as re-exports that swapped themselves in sys.modules; they let
+    # imports run back up the layers unseen. One name, one module: callers import the new home.
+    swapped = [
+        str(path.relative_to(ROOT))
+        for folder in PACKAGES.values()
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if "sys.modules[__name__]" in path.read_text(encoding="utf-8")
+    ]
+    assert not swapped, f"modules that stand in for another under an old name: {swapped}"

@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli_subprocess
 
 from aloe_bench.datasets.multifaceted import load_multifaceted
-from aloe_bench.engine.tasks import available_tasks, load_task_settings, tasks_dir
+from aloe_bench.engine.task_files import available_tasks, load_task_settings, tasks_dir
 from aloe_bench.errors import UserInputError
 from aloe_bench.integrations.lm_eval import task as hooks
 from aloe_bench.integrations.lm_eval.requests import decode_request, encode_request
@@ -30,7 +30,7 @@ MULTIFACETED_TASKS = ["multifaceted", "multifaceted_demo"]
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.task_files.tasks_dir", lambda: REPO / "tasks")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aloe_bench.datasets.personas import load_persona_set
-from aloe_bench.engine.tasks import available_tasks, load_task_settings, tasks_dir
+from aloe_bench.engine.task_files import available_tasks, load_task_settings, tasks_dir
 from aloe_bench.errors import UserInputError
 from aloe_bench.integrations.lm_eval import task as hooks
 from aloe_bench.integrations.lm_eval.requests import decode_request, encode_request, model_role

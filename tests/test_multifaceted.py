@@ -30,7 +30,7 @@ TINY = ["--max-new-tokens", "16", "--judge-max-new-tokens", "8", "--no-progress"
 @pytest.fixture(autouse=True)
 def checkout_tasks(monkeypatch):
     """Task names resolve in this checkout's tasks/ (an installed aloe_tasks may be another copy)."""
-    monkeypatch.setattr("aloe_bench.engine.tasks.tasks_dir", lambda: REPO / "tasks")
+    monkeypatch.setattr("aloe_bench.engine.task_files.tasks_dir", lambda: REPO / "tasks")
 
 
 def sample_rows() -> list[dict]:

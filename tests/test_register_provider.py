@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from aloe_bench.engine.config import RoleConfig, RunConfig
-from aloe_bench.engine.runner import run_benchmark
 from aloe_bench.models.backends import (
     PRIORITY_CRITICAL,
     PROVIDERS,
@@ -18,6 +16,9 @@ from aloe_bench.models.backends import (
     Completion,
     register_provider,
 )
+from aloe_bench.models.role_config import RoleConfig
+from aloe_bench.tasks.aloe.config import RunConfig
+from aloe_bench.tasks.aloe.run import run_benchmark
 
 
 class ScriptedBackend(Backend):

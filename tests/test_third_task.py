@@ -6,11 +6,11 @@ from dataclasses import replace
 import pytest
 from conftest import read_run
 
-from aloe_bench.benchmarks import aloe
-from aloe_bench.engine.runner import prepare_run
-from aloe_bench.engine.task import register_task
+from aloe_bench.engine.task_api import register_task
 from aloe_bench.log.results import load_run, score_matrix
 from aloe_bench.metrics.alignment import alignment_metrics
+from aloe_bench.tasks import aloe
+from aloe_bench.tasks.aloe.run import prepare_run
 
 
 class AsksQuestion:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from aloe_bench.datasets.personas.official import load_official_pool
+from aloe_bench.models.embeddings import TfidfEmbedder, get_embedder, packaged_minilm_dir, select_novel
 from aloe_train.conversations import ConversationConfig, parse_choice, parse_extraction, plan_conversations
-from aloe_train.embeddings import TfidfEmbedder, get_embedder, packaged_minilm_dir, select_novel
 from aloe_train.personas import PersonaGrowthConfig, grow_pool, load_seeds, parse_descriptions
 
 

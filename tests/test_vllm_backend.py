@@ -274,8 +274,9 @@ def test_identity_records_batch_invariance_and_not_memory(tiny, fake_vllm, monke
 
 # -- the same workload through hf/ and vllm/: identical greedy transcripts ---------------------------
 def _run_workload(spec: str, tiny: Path, workdir: Path, personas: list, *, args=None, turns=2):
-    from aloe_bench.engine.config import RoleConfig, RunConfig
-    from aloe_bench.engine.runner import run_benchmark
+    from aloe_bench.models.role_config import RoleConfig
+    from aloe_bench.tasks.aloe.config import RunConfig
+    from aloe_bench.tasks.aloe.run import run_benchmark
 
     path = workdir / "personas.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in personas))

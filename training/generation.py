@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.config import RoleConfig
 from aloe_bench.engine.session import engine
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import package_versions
 from aloe_bench.models.backends import GenerationSettings, parse_args
+from aloe_bench.models.role_config import RoleConfig
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import PromptTemplate, load_prompt
 

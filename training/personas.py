@@ -29,10 +29,10 @@ from aloe_bench.engine.session import RunStatus, config_hash, record_run
 from aloe_bench.errors import UserInputError, required
 from aloe_bench.log.results import write_json_atomic, write_lines_atomic
 from aloe_bench.models.backends import ChatRequest
+from aloe_bench.models.embeddings import Embedder, get_embedder, select_novel
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import PromptTemplate
 from aloe_bench.seeds import seed32
-from aloe_train.embeddings import Embedder, get_embedder, select_novel
 from aloe_train.generation import (
     RoleBinding,
     bound_roles,

@@ -26,10 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.config import RoleConfig, RunConfig
 from aloe_bench.errors import UserInputError, required
 from aloe_bench.log.results import write_json_atomic
 from aloe_bench.models.backends import parse_args
+from aloe_bench.models.role_config import RoleConfig
+from aloe_bench.tasks.aloe.config import RunConfig
 from aloe_train import conversations as conv_mod
 from aloe_train import personas as personas_mod
 from aloe_train import train as train_mod
@@ -314,7 +315,7 @@ def _train(config: PipelineConfig, work: Path, method: str, settings: list[str])
 
 
 def _evaluate(config: PipelineConfig, work: Path, label: str, spec: str) -> Path:
-    from aloe_bench.engine.runner import run_benchmark
+    from aloe_bench.tasks.aloe.run import run_benchmark
 
     def role(spec_: str | None) -> RoleConfig:
         if spec_:
@@ -356,7 +357,8 @@ def _evaluate_multifaceted(
 ) -> Path:
     """Every checkpoint: the same bench instances (--bench, --eval-limit), the same judge, the same seed.
     `temperature`, `top_p`: for best-of-N, whose N candidates must differ."""
-    from aloe_bench.engine.multifaceted import MultifacetedConfig, run_multifaceted
+    from aloe_bench.tasks.multifaceted.config import MultifacetedConfig
+    from aloe_bench.tasks.multifaceted.run import run_multifaceted
 
     run_config = MultifacetedConfig(
         model=RoleConfig(spec, max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=top_p),

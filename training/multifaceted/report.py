@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from aloe_train.embeddings import Embedder
+from aloe_bench.models.embeddings import Embedder
 from aloe_train.multifaceted.collection import Rows
 from aloe_train.multifaceted.stats import STAGES, StageStats
 from aloe_train.multifaceted.taxonomy import Taxonomy

@@ -24,8 +24,8 @@ from aloe_bench.engine.session import RunStatus, config_hash, engine, record_run
 from aloe_bench.errors import UserInputError, required
 from aloe_bench.log.results import write_json_atomic
 from aloe_bench.models.cost import Price, batch_discount, list_price
+from aloe_bench.models.embeddings import get_embedder
 from aloe_bench.models.roles import Role
-from aloe_train.embeddings import get_embedder
 from aloe_train.generation import RoleBinding, provenance, train_prompt
 from aloe_train.multifaceted.collection import SPLIT_FILES, Rows, build_rows, write_rows
 from aloe_train.multifaceted.instructions import load_instructions

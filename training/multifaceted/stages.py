@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from aloe_bench.concurrency import each_item
 from aloe_bench.models.backends import ChatRequest, Completion
+from aloe_bench.models.embeddings import Embedder, select_novel
 from aloe_bench.models.roles import Role
 from aloe_bench.seeds import seed32
-from aloe_train.embeddings import Embedder, select_novel
 from aloe_train.generation import RoleBinding
 from aloe_train.multifaceted.instructions import Instruction
 from aloe_train.multifaceted.parsing import (

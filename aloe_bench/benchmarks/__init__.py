@@ -1,1 +1,0 @@
-"""Old name of `aloe_bench.tasks` (the task packages); its modules stay importable for existing callers."""

@@ -1,6 +1,0 @@
-"""Moved to `aloe_bench.tasks.aloe.audit` (a run kind of the ALOE task); this name stays for existing callers."""
-
-import importlib
-import sys
-
-sys.modules[__name__] = importlib.import_module("aloe_bench.tasks.aloe.audit")
