@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from aloe_bench.engine.session import engine
+from aloe_bench.engine.session import open_backends
 from aloe_bench.models.backends import GenerationSettings
 from aloe_bench.models.backends.embedded import embedded_checkpoint
 from aloe_bench.models.roles import Role
@@ -63,7 +63,7 @@ def measure(args, server, model, tok, overlap: bool) -> tuple[float, int, float]
     api = {"base_url": server.base_url, "concurrency": "64"}
 
     async def open_roles(stack):
-        run_engine = await stack.enter_async_context(engine(""))  # no cache: every call is made
+        run_engine = await stack.enter_async_context(open_backends(""))  # no cache: every call is made
         return (
             Role("simulator", run_engine.pool.get("openai/fake-model", api), None),
             Role("judge", run_engine.pool.get("openai/fake-model", dict(api)), None),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RoleUsage, RubricMetrics, RunResults
+from aloe_bench.log.records import RoleUsage, RubricMetrics, RunResults
 from aloe_bench.log.results import FORMAT_VERSION, load_run, write_results
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
@@ -181,7 +181,7 @@ def test_a_malformed_format_version_is_refused(tmp_path):
 def test_published_conversations_round_trip_with_typed_turns(name):
     """Every line of conversations.jsonl reads into typed turns and writes back unchanged; an ALOE
     judgement is a 1-5 integer or null, kept beside its raw answer."""
-    from aloe_bench.log.models import JudgementRecord
+    from aloe_bench.log.records import JudgementRecord
     from aloe_bench.log.results import ConversationRecord
 
     path = REPO / "leaderboard" / "runs" / name / "conversations.jsonl"

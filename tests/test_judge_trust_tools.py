@@ -12,7 +12,7 @@ import pytest
 
 from aloe_bench.cli._common import judge_panel, split_judge_spec
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RunResults
+from aloe_bench.log.records import RunResults
 from aloe_bench.log.results import load_run
 from aloe_bench.reports.run_summary import summary_table
 from aloe_bench.testing.persona_world import PersonaWorldServer, world_personas

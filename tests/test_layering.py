@@ -277,3 +277,13 @@ def test_no_module_is_an_old_name_standing_in_for_another():
         if "sys.modules[__name__]" in path.read_text(encoding="utf-8")
     ]
     assert not swapped, f"modules that stand in for another under an old name: {swapped}"
+
+
+def test_no_module_takes_the_name_of_a_layer():
+    # `log/models.py` beside `models/`, `lm_eval/engine.py` beside `engine/`: a reader looking for
+    # the layer opens the wrong file. A layer's name belongs to its folder alone.
+    layers = {group for groups in LAYERS[1:] for group in groups}
+    clashes = [
+        name for name in _library_modules() if name.count(".") > 1 and name.rsplit(".", 1)[1] in layers
+    ]
+    assert not clashes, f"modules named after a layer folder they are not: {clashes}"

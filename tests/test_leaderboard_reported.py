@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from aloe_bench.log.reported import load_reported, reported_rows
+from aloe_bench.log.published import load_reported, reported_rows
 from aloe_bench.metrics.alignment import curve_stats
 from aloe_bench.metrics.printed import _fit, check_printed, curve_box
 from aloe_bench.reports.reported import printed_checks, render_markdown, task_tables

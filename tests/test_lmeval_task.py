@@ -198,7 +198,7 @@ def test_the_interception_routes_aloe_requests_to_the_engine_and_the_rest_to_the
     from lm_eval.api.instance import Instance
     from lm_eval.api.model import LM
 
-    from aloe_bench.integrations.lm_eval import engine, intercept
+    from aloe_bench.integrations.lm_eval import grouped_runs, intercept
 
     class EchoLM(LM):  # a model that answers with its prompt
         def loglikelihood(self, requests):
@@ -216,7 +216,7 @@ def test_the_interception_routes_aloe_requests_to_the_engine_and_the_rest_to_the
         seen.append((lm, [r.persona.id for r in requests]))
         return [f"transcript of {r.persona.id}" for r in requests]
 
-    monkeypatch.setattr(engine, "run_requests", fake_engine)
+    monkeypatch.setattr(grouped_runs, "run_requests", fake_engine)
     assert intercept.patch_class(EchoLM) and not intercept.patch_class(EchoLM)
     personas = load_persona_set("demo").personas[:2]
     contexts = [

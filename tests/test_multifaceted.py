@@ -15,7 +15,7 @@ import pytest
 
 from aloe_bench.datasets.multifaceted import instance_id, load_multifaceted
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RubricSample, RubricScore
+from aloe_bench.log.records import RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, load_run
 from aloe_bench.scorers.judge import parse_after_marker
 from aloe_bench.scorers.rubric import apply_grades, rubric_metrics

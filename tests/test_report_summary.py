@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from aloe_bench.log.models import RunResults
+from aloe_bench.log.records import RunResults
 from aloe_bench.reports.run_summary import summary_table
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.session import engine
+from aloe_bench.engine.session import open_backends
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import package_versions
 from aloe_bench.models.backends import GenerationSettings, parse_args
@@ -74,7 +74,7 @@ async def bound_roles(
 ) -> AsyncIterator[dict[str, Role]]:
     """Roles over one backend pool (roles with the same spec share one loaded model) and one cache,
     both the engine's (engine/session.py), closed when the block ends."""
-    async with engine(cache_setting) as run_engine:
+    async with open_backends(cache_setting) as run_engine:
         yield {
             b.name: Role(
                 b.name,

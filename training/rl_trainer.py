@@ -102,7 +102,7 @@ def _load(stage: Any) -> tuple[str, Any, Any]:
 @contextlib.contextmanager
 def bound_roles(stage: Any, loop: LoopThread):
     """The simulator and judge roles over the engine's pool and call cache, on the roles' loop."""
-    from aloe_bench.engine.session import engine
+    from aloe_bench.engine.session import open_backends as engine
 
     script = stage.script
     stack = contextlib.AsyncExitStack()

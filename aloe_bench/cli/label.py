@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from aloe_bench.errors import UserInputError
-    from aloe_bench.log.models import Validity
+    from aloe_bench.log.records import Validity
     from aloe_bench.metrics.human_labels import export_labels, import_labels
     from aloe_bench.reports.trust_text import trust_lines
     from aloe_bench.reports.viewer import report_after_command

@@ -149,7 +149,7 @@ def _with_reported(args: argparse.Namespace, fmt: str) -> int:
     import pandas as pd
 
     from aloe_bench.errors import UserInputError
-    from aloe_bench.log.reported import load_reported
+    from aloe_bench.log.published import load_reported
     from aloe_bench.log.results import write_text_atomic
     from aloe_bench.reports.leaderboard import build_leaderboard, render
     from aloe_bench.reports.reported import render_html, render_markdown, reported_frame_rows, task_tables

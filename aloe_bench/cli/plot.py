@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     infos = load_runs(args.runs, args.label)
     reported = None
     if args.reported:
-        from aloe_bench.log.reported import load_reported, reported_rows
+        from aloe_bench.log.published import load_reported, reported_rows
 
         reported = reported_rows([f for directory in args.reported for f in load_reported(directory)])
     path = plot_curves(

@@ -27,7 +27,7 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from aloe_bench.errors import UserInputError
-    from aloe_bench.log.models import Reliability
+    from aloe_bench.log.records import Reliability
     from aloe_bench.log.results import write_json_atomic
     from aloe_bench.metrics.reliability import judge_reliability, noise_floor
     from aloe_bench.reports.runinfo import load_runs, setup_warning

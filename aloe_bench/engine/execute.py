@@ -16,14 +16,14 @@ from aloe_bench.engine.recorder import RunRecorder, utc_now
 from aloe_bench.engine.session import (
     carry_usage,
     check_output_dir,
-    engine,
     fewer_collections,
     final_status,
+    open_backends,
     record_run,
 )
 from aloe_bench.engine.task_api import Hooks, TaskRun
-from aloe_bench.log.models import RunResults
 from aloe_bench.log.provenance import machine, package_versions
+from aloe_bench.log.records import RunResults
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.backends import Backend, BackendPool
 from aloe_bench.models.backends.gpu_budget import plan_gpu_budgets
@@ -161,7 +161,7 @@ class PreparedTask:
         return asyncio.run(self._run(progress))
 
     async def _run(self, progress: bool | None) -> RunResults:
-        async with engine(getattr(self.config, "cache", None)) as run_engine:
+        async with open_backends(getattr(self.config, "cache", None)) as run_engine:
             run = self.setup(self.config, list(self.dataset), run_engine, self.out)
             results, _ = await run_task(run, self.out, progress_enabled=progress)
             return results

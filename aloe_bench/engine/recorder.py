@@ -16,7 +16,7 @@ from typing import Any
 
 from aloe_bench.engine.session import RunStatus, previous_results
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
-from aloe_bench.log.models import Reliability, RunResults, RunWarning, Validity
+from aloe_bench.log.records import Reliability, RunResults, RunWarning, Validity
 from aloe_bench.log.results import (
     CONVERSATIONS_FILE,
     FORMAT_VERSION,

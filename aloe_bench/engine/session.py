@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, get_args
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RunStatus
+from aloe_bench.log.records import RunStatus
 from aloe_bench.log.results import CONVERSATIONS_FILE, RESULTS_FILE, ensure_writable
 from aloe_bench.log.storage import remove_stale_temps
 from aloe_bench.models.backends import BackendPool
@@ -117,7 +117,7 @@ def carry_usage(out: Path | None, run_hash: str, usage: Mapping[str, Usage]) -> 
 
 
 @dataclass
-class Engine:
+class RunBackends:
     """The backends and call cache of one run (or of one lm-eval group)."""
 
     pool: BackendPool
@@ -146,15 +146,15 @@ async def record_run(
 
 
 @contextlib.asynccontextmanager
-async def engine(
+async def open_backends(
     cache_setting: str | None, pool: BackendPool | None = None, *, close_pool: bool = True
-) -> AsyncIterator[Engine]:
+) -> AsyncIterator[RunBackends]:
     """A backend pool (a new one, or the one given) and a call cache, both closed at the end (the
     pool not with `close_pool=False`: the lm-eval bridge keeps its loaded models across groups)."""
     cache = open_cache(cache_setting)
     pool = pool if pool is not None else BackendPool()
     try:
-        yield Engine(pool, cache)
+        yield RunBackends(pool, cache)
     finally:
         if close_pool:
             await pool.aclose()

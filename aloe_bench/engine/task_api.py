@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from aloe_bench.engine.recorder import RunRecorder
 from aloe_bench.engine.session import config_hash
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RunResults
+from aloe_bench.log.records import RunResults
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.metrics.samples import SampleMetrics
 from aloe_bench.models.backends import normalize_spec

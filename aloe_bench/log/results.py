@@ -26,7 +26,7 @@ from aloe_bench.log.files import (  # the file helpers, importable from here as 
     write_lines_atomic,  # noqa: F401
     write_text_atomic,
 )
-from aloe_bench.log.models import (
+from aloe_bench.log.records import (
     AloeMetrics,
     ConfigRecord,
     ConversationStatus,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from aloe_bench.log.models import ConfigRecord, RoleUsage, RunWarning
+from aloe_bench.log.records import ConfigRecord, RoleUsage, RunWarning
 
 EMBEDDED_JUDGE_MESSAGE = (
     "the embedded 135M model is the judge: it proves the pipeline runs offline, but it cannot judge "

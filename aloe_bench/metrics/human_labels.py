@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import Validity
+from aloe_bench.log.records import Validity
 from aloe_bench.log.results import (
     RESULTS_FILE,
     Run,

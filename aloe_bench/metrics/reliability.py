@@ -27,7 +27,7 @@ import krippendorff
 import numpy as np
 from scipy import stats
 
-from aloe_bench.log.models import JudgementRecord
+from aloe_bench.log.records import JudgementRecord
 from aloe_bench.log.results import ConversationRecord, Run
 from aloe_bench.metrics.alignment import alignment_metrics
 from aloe_bench.metrics.validity import judge_labels, judge_turn_mean, persona_key

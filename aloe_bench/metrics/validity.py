@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from aloe_bench.log.models import JudgementRecord
+from aloe_bench.log.records import JudgementRecord
 from aloe_bench.log.results import ConversationRecord
 
 LEVEL = 0.95

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import ConfigRecord, RoleRecord
+from aloe_bench.log.records import ConfigRecord, RoleRecord
 from aloe_bench.log.results import Run
 from aloe_bench.metrics.paired import PairedDifference, compare_runs
 

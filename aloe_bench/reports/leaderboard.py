@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import CIRecord, Reliability, SwapControl
+from aloe_bench.log.records import CIRecord, Reliability, SwapControl
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.metrics.reliability import mdd_note, run_noise_floor
 from aloe_bench.reports.compare import compare_to_baseline
@@ -447,7 +447,7 @@ def format_for(output: str | None, fmt: str | None) -> str:
 # --- the published board ---------------------------------------------------------------------------
 
 BOARD_RUNS = "runs"
-BOARD_REPORTED = "reported"  # the printed rows: one YAML/JSON file per paper (aloe_bench/log/reported.py)
+BOARD_REPORTED = "reported"  # the printed rows: one YAML/JSON file per paper (aloe_bench/log/published.py)
 BOARD_INTRO = """\
 How well does a chat model adapt to the person it is talking to? A simulated user with a hidden
 persona chats with the model for K turns and a judge scores every reply (ALOE); Multifaceted Bench
@@ -495,7 +495,7 @@ def publish(
 
     Runs whose judge cannot judge (NOISE_JUDGES) go to the "pipeline check" section; the others go
     to their task's table beside the printed rows, each setup its own group."""
-    from aloe_bench.log.reported import load_reported, reported_rows
+    from aloe_bench.log.published import load_reported, reported_rows
     from aloe_bench.log.results import write_text_atomic
     from aloe_bench.reports import board_page as page
     from aloe_bench.reports.plot import plot_curves

@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.reported import SCALES, ReportedRow
+from aloe_bench.log.published import SCALES, ReportedRow
 from aloe_bench.log.results import ensure_writable
 from aloe_bench.reports.runinfo import SETUP_FIELDS, RunInfo
 

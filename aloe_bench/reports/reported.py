@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aloe_bench.log.reported import SCALES, ReportedFile, ReportedRow, ReportedSetup
+from aloe_bench.log.published import SCALES, ReportedFile, ReportedRow, ReportedSetup
 from aloe_bench.metrics.printed import FIGURE_NAMES, FigureCheck, check_printed
 from aloe_bench.reports.runinfo import NO_SIMULATOR, RunInfo, RunSetup
 
@@ -25,7 +25,7 @@ TASK_TITLES = {"aloe": "ALOE (multi-turn, implicit preferences)", "multifaceted"
 
 
 def run_task(info: RunInfo) -> str:
-    return info.run.config.kind or "aloe"  # kind absent: an ALOE run (log/models.py)
+    return info.run.config.kind or "aloe"  # kind absent: an ALOE run (log/records.py)
 
 
 def printed_checks(row: ReportedRow) -> list[FigureCheck]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aloe_bench.log.models import AloeMetrics, InputsRecord, RoleRecord, RubricMetrics, RunResults
+from aloe_bench.log.records import AloeMetrics, InputsRecord, RoleRecord, RubricMetrics, RunResults
 from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import AloeMetrics, InputsRecord, RoleRecord
+from aloe_bench.log.records import AloeMetrics, InputsRecord, RoleRecord
 from aloe_bench.log.results import Run, load_run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP, alignment_metrics
 from aloe_bench.spec_names import portable_spec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aloe_bench.log.models import Reliability, Validity
+from aloe_bench.log.records import Reliability, Validity
 
 
 def _f(x: float | None, digits: int = 2) -> str:

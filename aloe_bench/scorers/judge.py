@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import JudgementRecord
+from aloe_bench.log.records import JudgementRecord
 from aloe_bench.models.backends import ChatRequest, Completion, GenerationSettings
 from aloe_bench.prompts import PromptTemplate, load_prompt
 from aloe_bench.seeds import request_seed

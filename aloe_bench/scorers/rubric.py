@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from aloe_bench.datasets.multifaceted import Instance, Rubric
-from aloe_bench.log.models import RubricSample, RubricScore
+from aloe_bench.log.records import RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, score_matrix
 from aloe_bench.metrics.alignment import _clean, alignment_metrics
 from aloe_bench.models.backends import GenerationSettings

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.session import RunStatus, config_hash, engine, record_run
+from aloe_bench.engine.session import RunStatus, config_hash, open_backends, record_run
 from aloe_bench.errors import UserInputError, required
 from aloe_bench.log.results import write_json_atomic
 from aloe_bench.models.cost import Price, batch_discount, list_price
@@ -254,7 +254,7 @@ async def _roles(
 ) -> AsyncIterator[dict[str, Role]]:
     """The stage roles over the engine's pool and cache (one loaded model for all stages); with
     --batch, one Batch API backend around the generator, its state (batches.json) in `out`."""
-    async with engine(config.cache) as run_engine:
+    async with open_backends(config.cache) as run_engine:
         first = next(iter(bindings.values()))
         backend: Any = run_engine.pool.get(first.config.spec, first.config.args)
         closers = []

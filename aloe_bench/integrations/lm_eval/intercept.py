@@ -29,7 +29,7 @@ def _intercepting(original):
         mine = [i for i, d in enumerate(decoded) if d is not None]
         if not mine:
             return original(self, requests, *args, **kwargs)
-        from aloe_bench.integrations.lm_eval.engine import run_requests
+        from aloe_bench.integrations.lm_eval.grouped_runs import run_requests
 
         results: list[Any] = [None] * len(requests)
         others = [i for i, d in enumerate(decoded) if d is None]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RoleRecord
+from aloe_bench.log.records import RoleRecord
 from aloe_bench.log.results import Run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.reports.compare import compare_to_baseline

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.engine.execute import role_backend
-from aloe_bench.engine.session import engine
+from aloe_bench.engine.session import open_backends
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import Audit, RunResults, RunWarning
+from aloe_bench.log.records import Audit, RunResults, RunWarning
 from aloe_bench.log.results import (
     RESULTS_FILE,
     ConversationRecord,
@@ -130,7 +130,7 @@ async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[Conversati
         )
         return audits, info
     prompt = load_prompt(PROMPT_FILE)
-    async with engine(options.cache) as run_engine:
+    async with open_backends(options.cache) as run_engine:
         role = Role(
             "auditor",
             role_backend(run_engine.pool, options.auditor, options.concurrency),

@@ -15,11 +15,11 @@ from typing import Any
 from aloe_bench import __version__
 from aloe_bench.engine.execute import run_task
 from aloe_bench.engine.recorder import utc_now
-from aloe_bench.engine.session import check_output_dir, config_hash, engine
+from aloe_bench.engine.session import check_output_dir, config_hash, open_backends
 from aloe_bench.engine.task_api import Hooks, Scorer, TaskRun
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.models import RunResults
 from aloe_bench.log.provenance import machine, package_versions
+from aloe_bench.log.records import RunResults
 from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.models.backends import PRIORITY_BACKGROUND
@@ -141,7 +141,7 @@ async def _rejudge_async(
     batch: bool = False,
 ) -> RunResults:
     protocol = get_protocol(protocol_name)
-    async with engine(cache_setting) as run_engine:
+    async with open_backends(cache_setting) as run_engine:
         names = judge_role_names(judges)
         backends: list[Any] = [run_engine.pool.get(j.spec, j.args) for j in judges]
         closers = []

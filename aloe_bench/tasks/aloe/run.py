@@ -10,9 +10,9 @@ from pathlib import Path
 
 from aloe_bench.datasets.personas import PersonaSet, load_persona_set
 from aloe_bench.engine.execute import role_backend, run_task
-from aloe_bench.engine.session import check_output_dir, engine
+from aloe_bench.engine.session import check_output_dir, open_backends
 from aloe_bench.engine.task_api import TaskRun
-from aloe_bench.log.models import RunResults
+from aloe_bench.log.records import RunResults
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.cost import Price
 from aloe_bench.tasks.aloe.config import RunConfig
@@ -42,7 +42,7 @@ class PreparedRun:
 
     async def _run(self, progress: bool | None) -> RunResults:
         setup = self.setup or aloe_setup
-        async with engine(self.config.cache, self.pool) as run_engine:
+        async with open_backends(self.config.cache, self.pool) as run_engine:
             run = setup(
                 self.config,
                 self.personas,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aloe_bench.datasets.personas import Persona, PersonaSet, load_persona_set
 from aloe_bench.engine.execute import role_backends, run_header
-from aloe_bench.engine.session import Engine
+from aloe_bench.engine.session import RunBackends
 from aloe_bench.engine.task_api import Hooks, Scorer, TaskRun
 from aloe_bench.engine.task_files import controls_setting, typed_settings
 from aloe_bench.models.backends import PRIORITY_BACKGROUND, Backend
@@ -116,7 +116,7 @@ def dataset(config: RunConfig) -> list[Persona]:
 def setup(
     config: RunConfig,
     personas: PersonaSet,
-    engine: Engine,
+    engine: RunBackends,
     out: Path | None,
     backends: Mapping[str, Backend] | None = None,
     *,
@@ -236,7 +236,7 @@ def setup(
 def _setup_from_items(
     config: RunConfig,
     items: list[Persona],
-    engine: Engine,
+    engine: RunBackends,
     out: Path | None,
     backends: Mapping[str, Backend] | None = None,
 ) -> TaskRun:

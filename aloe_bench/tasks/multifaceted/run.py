@@ -14,8 +14,8 @@ from pathlib import Path
 
 from aloe_bench.datasets.multifaceted import MultifacetedSet, load_multifaceted
 from aloe_bench.engine.execute import run_task
-from aloe_bench.engine.session import check_output_dir, engine
-from aloe_bench.log.models import RunResults
+from aloe_bench.engine.session import check_output_dir, open_backends
+from aloe_bench.log.records import RunResults
 from aloe_bench.tasks.multifaceted.config import MultifacetedConfig
 from aloe_bench.tasks.multifaceted.setup import setup
 
@@ -36,7 +36,7 @@ class PreparedMultifaceted:
         return asyncio.run(self._run(progress))
 
     async def _run(self, progress: bool | None) -> RunResults:
-        async with engine(self.config.cache) as run_engine:
+        async with open_backends(self.config.cache) as run_engine:
             run = setup(self.config, self.dataset, run_engine, self.out)
             results, _ = await run_task(run, self.out, progress_enabled=progress)
             return results

@@ -13,7 +13,7 @@ from typing import Any
 from aloe_bench.datasets.multifaceted import HF_DATASET, Instance, MultifacetedSet, load_multifaceted
 from aloe_bench.engine.execute import role_backends, run_header
 from aloe_bench.engine.recorder import RunRecorder
-from aloe_bench.engine.session import Engine
+from aloe_bench.engine.session import RunBackends
 from aloe_bench.engine.task_api import Hooks, Scorer, Solver, TaskRun
 from aloe_bench.engine.task_files import typed_settings
 from aloe_bench.log.results import ConversationRecord
@@ -105,7 +105,7 @@ class RubricScorer:
 def setup(
     config: MultifacetedConfig,
     items: MultifacetedSet | Sequence[Instance],
-    engine: Engine,
+    engine: RunBackends,
     out: Path | None,
     backends: Mapping[str, Backend] | None = None,
 ) -> TaskRun:

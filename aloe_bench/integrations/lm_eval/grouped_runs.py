@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aloe_bench.engine.execute import run_task
-from aloe_bench.engine.session import engine
+from aloe_bench.engine.session import open_backends
 from aloe_bench.engine.task_api import get_task
 from aloe_bench.integrations.lm_eval.requests import AloeRequest, encode_transcript
-from aloe_bench.log.models import RunResults
+from aloe_bench.log.records import RunResults
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.backends import BackendPool
 from aloe_bench.models.backends.lmeval_backend import LMEvalBackend, refuse_data_parallel
@@ -54,7 +54,7 @@ async def _run_group(
     first = requests[0]
     config = first.run_config(backend.spec)
     task = get_task(first.kind, first.task)
-    async with engine(config.cache, pool, close_pool=False) as group_engine:
+    async with open_backends(config.cache, pool, close_pool=False) as group_engine:
         run = task.setup(config, [r.item for r in requests], group_engine, None, {"model": backend})
         return await run_task(run, None)
 
