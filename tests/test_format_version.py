@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.records import RoleUsage, RubricMetrics, RunResults
+from aloe_bench.log.records import RoleUsage, RunResults
 from aloe_bench.log.results import FORMAT_VERSION, load_run, write_results
+from aloe_bench.scorers.rubric import RubricMetrics
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,10 +53,21 @@ def test_a_fresh_run_and_its_rejudging_write_the_current_format(cli, tmp_path):
             "--output", rejudged,
         )  # fmt: skip
         assert code == 0, err
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
     for directory in (run_dir, rejudged):
         assert json.loads((directory / "results.json").read_text())["format_version"] == FORMAT_VERSION
         assert load_run(directory).format_version == FORMAT_VERSION
+        # Format 3: each turn's verdict keyed by its scorer, each figure with value, interval and n.
+        written = json.loads((directory / "results.json").read_text())
+        avg = written["metrics"]["values"]["avg"]
+        assert avg == {
+            "value": written["metrics"]["avg"],
+            "interval": written["metrics"]["ci"]["avg"],
+            "n": 1,
+        }
+        for line in (directory / "conversations.jsonl").read_text().splitlines():
+            for turn in json.loads(line)["turns"]:
+                assert turn["scores"] == {"judge": {"value": turn["score"]}} and turn["score"] == 4
 
 
 def _multifaceted_run(cli, tmp_path: Path, monkeypatch) -> Path:
@@ -72,7 +84,7 @@ def _multifaceted_run(cli, tmp_path: Path, monkeypatch) -> Path:
 def test_a_multifaceted_run_writes_the_current_format_without_aloe_placeholders(cli, tmp_path, monkeypatch):
     run_dir = _multifaceted_run(cli, tmp_path, monkeypatch)
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["format_version"] == FORMAT_VERSION == 2
+    assert results["format_version"] == FORMAT_VERSION == 3
     assert "simulator" not in results["config"]  # no simulated user, no placeholder entry
     (conversation,) = [
         json.loads(line) for line in (run_dir / "conversations.jsonl").read_text().splitlines()
@@ -80,8 +92,9 @@ def test_a_multifaceted_run_writes_the_current_format_without_aloe_placeholders(
     assert "personality" not in conversation["persona"] and conversation["persona"]["profile"]
     run = load_run(run_dir)
     assert run.config.simulator is None and run.config.kind == "multifaceted"
-    assert isinstance(run.metrics, RubricMetrics) and run.metrics.instances == 1
-    assert run.metrics.score == run.metrics.avg == run.conversations[0].turns[0].score == 4.0
+    rubric = RubricMetrics.of(run.metrics)
+    assert rubric is not None and rubric.instances == 1
+    assert rubric.score == rubric.avg == run.conversations[0].turns[0].score == 4.0
 
 
 def test_a_multifaceted_run_written_the_old_way_is_migrated_on_read(cli, tmp_path, monkeypatch):
@@ -116,8 +129,16 @@ def test_a_multifaceted_run_written_the_old_way_is_migrated_on_read(cli, tmp_pat
 def test_every_published_run_round_trips_through_its_typed_record(name):
     raw = json.loads((REPO / "leaderboard" / "runs" / name / "results.json").read_text())
     written = RunResults.from_dict(raw).to_dict()
-    # Format 0 gains its version number, nothing else changes: no field lost, no null dropped.
-    assert written == {"format_version": 0, **raw} if "format_version" not in raw else written == raw
+    # Format <= 2 gains its version number and `metrics.values` (its figures by name, with interval
+    # and n), nothing else changes: no field lost, no null dropped.
+    assert "values" not in raw["metrics"]
+    values = written["metrics"]["values"]
+    assert values["avg"] == {"value": raw["metrics"]["avg"], "interval": raw["metrics"]["ci"]["avg"],
+                             "n": raw["metrics"]["conversations"]}  # fmt: skip
+    expected = {"format_version": 0, **raw, "metrics": {**raw["metrics"], "values": values}}
+    assert written == (
+        expected if "format_version" not in raw else {**expected, "format_version": raw["format_version"]}
+    )
     run = load_run(REPO / "leaderboard" / "runs" / name)
     assert run.metrics.al and len(run.metrics.al) == run.turns == 3
     assert run.config.simulator is not None and run.config.simulator.spec == "embedded"
@@ -134,7 +155,12 @@ def test_keys_this_version_does_not_know_survive_a_round_trip():
     assert record.extra["from_the_future"] == {"anything": [1, 2]}
     assert record.config.model.extra == {"quantization": "int4"}
     assert record.usage["model"].extra == {"reasoning_tokens": 12}
-    assert record.to_dict() == {"format_version": 0, **raw}
+    written = record.to_dict()
+    assert written == {
+        "format_version": 0,
+        **raw,
+        "metrics": {**raw["metrics"], "values": written["metrics"]["values"]},
+    }
 
 
 def test_an_unknown_status_or_a_malformed_section_is_one_clear_line(tmp_path):
@@ -198,3 +224,19 @@ def test_published_conversations_round_trip_with_typed_turns(name):
             assert j.score is None or (isinstance(j.score, int) and 1 <= j.score <= 5)
             assert j.raw is not None and j.history  # the raw answer stays beside the parsed value
         assert all(j.persona_id for j in turn.swap_judgements or [])
+
+
+def test_a_format_2_conversation_gets_its_scores_keyed_on_read(tmp_path):
+    """Format <= 2 wrote a turn's score alone; read back, a scored turn holds it under `score` (the
+    format did not name its scorer), an unscored one has none, and the old fields are as written."""
+    copy = tmp_path / "old"
+    shutil.copytree(PUBLISHED[0], copy)
+    lines = (copy / "conversations.jsonl").read_text().splitlines()
+    raw = [json.loads(line) for line in lines if line.strip()]
+    assert all("scores" not in t for c in raw for t in c["turns"])
+    run = load_run(copy)
+    for before, conv in zip(raw, run.conversations, strict=True):
+        for old, turn in zip(before["turns"], conv.turns, strict=True):
+            assert turn.score == old["score"] and turn.judge_raw == old["judge_raw"]
+            expected = {"score": {"value": old["score"]}} if old["judged"] else None
+            assert (turn.scores and {k: s.to_dict() for k, s in turn.scores.items()}) == expected

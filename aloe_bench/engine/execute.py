@@ -114,6 +114,7 @@ async def run_task(
         recorder.turn_done(conv, index)
 
     def judged(conv: ConversationRecord, index: int) -> None:
+        conv.turns[index].keep_score(run.scorer_name)
         progress.judged_one(index + 1)
         recorder.judged(conv, index)
 

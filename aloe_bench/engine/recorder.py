@@ -16,7 +16,7 @@ from typing import Any
 
 from aloe_bench.engine.session import RunStatus, previous_results
 from aloe_bench.log.journal import JOURNAL_FILE, Journal, group_events, read_conversation_lines, rebuild
-from aloe_bench.log.records import Reliability, RunResults, RunWarning, Validity
+from aloe_bench.log.records import IoStats, Reliability, RunResults, RunWarning, Validity
 from aloe_bench.log.results import (
     CONVERSATIONS_FILE,
     FORMAT_VERSION,
@@ -248,7 +248,7 @@ class RunRecorder:
             if self._journal is None:
                 write_conversations(self.out / CONVERSATIONS_FILE, self.conversations)
             else:
-                results.io = {"bytes_written": self.bytes_written}
+                results.io = IoStats(bytes_written=self.bytes_written)
             self.bytes_written += write_results(self.out / RESULTS_FILE, results)
         self._last = time.perf_counter()
         return results

@@ -89,6 +89,7 @@ class TaskRun:
     batch_roles: frozenset[str] = frozenset()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # run-owned backends
     idle_usage: Mapping[str, Usage] = field(default_factory=dict)  # roles this run never calls (zeros)
+    scorer_name: str = "score"  # the key of the scorer's verdicts in conversations.jsonl `turn.scores`
 
 
 @dataclass

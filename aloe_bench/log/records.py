@@ -7,8 +7,10 @@ write loses nothing. Optional fields (`_OPTIONAL`) are left out of the JSON when
 a field that was absent stays absent. Readers use the attributes; nothing outside `aloe_bench.log`
 digs in the JSON dicts.
 
-The scorer decides the shape of `metrics`: an ALOE run has the per-turn curve (`AloeMetrics`), a
-Multifaceted run the rubric score with the curve's one-turn contract beside it (`RubricMetrics`).
+`metrics` is one record for every task (`Metrics`): the per-turn curve every task fills (AL(k), AVG,
+IR, ...), whatever else the task's metric functions return (kept as they wrote it), and `values`:
+every named figure with its interval and n, read the same way whatever the task (what the viewer,
+the leaderboard and the lm-eval bridge show). Nothing here tests which task made a run.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class Record:
     given: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset()  # left out of the JSON when None (and not given)
+    _EMPTY_OMITTED: ClassVar[frozenset[str]] = frozenset()  # left out when empty (and not given)
     _KEYS: ClassVar[dict[str, str]] = {}  # field name -> JSON key, where they differ
+    _ORDER: ClassVar[tuple[str, ...]] = ()  # JSON keys written first, in this order (else: the fields')
 
     @classmethod
     def from_dict(cls: type[_R], data: Json, where: str = "") -> _R:
@@ -74,10 +78,14 @@ class Record:
                 continue
             key = self._KEYS.get(f.name, f.name)
             value = getattr(self, f.name)
-            if value is None and f.name in self._OPTIONAL and key not in self.given:
+            if key not in self.given and (
+                (value is None and f.name in self._OPTIONAL) or (not value and f.name in self._EMPTY_OMITTED)
+            ):
                 continue
             out[key] = _write(value)
         out.update(self.extra)
+        if self._ORDER and not self.given:
+            out = {**{k: out[k] for k in self._ORDER if k in out}, **out}
         if self.given:  # as it was read: its keys first in their order, then what was added since
             out = {**{k: out[k] for k in self.given if k in out}, **out}
         return out
@@ -249,8 +257,49 @@ class CIRecord(Record):
 
 
 @dataclass(kw_only=True)
-class AloeMetrics(Record):
-    """The per-turn alignment curve and its summaries (metrics/alignment.py)."""
+class MetricValue(Record):
+    """One named figure of a run: its value, its interval (None: none was computed) and its n (the
+    items it is over)."""
+
+    value: float | None = None
+    interval: Band | None = None
+    n: int | None = None
+
+
+# Keys of a metrics dict that count items rather than measure them (not figures of `values`).
+COUNT_KEYS = frozenset({"turns", "conversations", "instances", "failed", "planned"})
+
+
+def metric_values(metrics: dict[str, Json]) -> dict[str, MetricValue]:
+    """Every number a task's metrics hold at the top level, keyed by its name, with its interval and
+    n by the one convention every metric function follows: the interval is `ci.<name>` (the
+    bootstrap's) or `<name>_ci`; n is `<name>_n`, else the items the curve is over (`conversations`).
+    Counts (`COUNT_KEYS`, `*_n`) and flags are no figures; a figure not defined on this run (too few
+    turns, no scores yet) is there with value None."""
+    given_ci = metrics.get("ci")
+    ci: dict[str, Json] = given_ci if isinstance(given_ci, dict) else {}
+    items = metrics.get("conversations")
+    values: dict[str, MetricValue] = {}
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
+            continue
+        if name in COUNT_KEYS or name.endswith("_n"):
+            continue
+        interval = ci.get(name) if name in ci else metrics.get(f"{name}_ci")
+        n = metrics.get(f"{name}_n", items)
+        values[name] = MetricValue(
+            value=value,
+            interval=list(interval) if isinstance(interval, (list, tuple)) else None,
+            n=n if isinstance(n, int) and not isinstance(n, bool) else None,
+        )
+    return values
+
+
+@dataclass(kw_only=True)
+class Metrics(Record):
+    """`metrics`, whatever the task: the per-turn alignment curve and its summaries (every task's
+    scored turns make one; metrics/alignment.py), the task's own figures (in `extra`, as written),
+    and `values`: every named figure with interval and n (`metric_values`)."""
 
     turns: int | None = None
     conversations: int = 0
@@ -266,6 +315,7 @@ class AloeMetrics(Record):
     notes: dict[str, str] | None = None
     failed: int = 0
     planned: int | None = None
+    values: dict[str, MetricValue] = field(default_factory=dict)
 
     _OPTIONAL = frozenset({"turns", "n_al", "notes", "planned"})
 
@@ -273,22 +323,9 @@ class AloeMetrics(Record):
     def has_ci(self) -> bool:
         return self.ci.avg is not None and any(b is not None for b in self.ci.al or [])
 
-
-# What a rubric scorer's metrics always hold (scorers/rubric.py `rubric_metrics`): the record type
-# follows what the metrics are, not which task made them.
-RUBRIC_KEYS = frozenset({"by_source", "by_dimension", "rubrics"})
-
-
-@dataclass(kw_only=True)
-class RubricMetrics(AloeMetrics):
-    """Multifaceted: the one-turn curve contract plus the rubric score and its breakdowns."""
-
-    score: float | None = None
-    instances: int = 0
-    by_source: dict[str, dict[str, Json]] = field(default_factory=dict)
-    by_dimension: dict[str, dict[str, Json]] = field(default_factory=dict)
-    rubrics: dict[str, int] = field(default_factory=dict)
-    judge_repeats: dict[str, Json] = field(default_factory=dict)
+    def figure(self, name: str) -> MetricValue | None:
+        """A named figure (`values`), or None when the run has none of that name."""
+        return self.values.get(name)
 
 
 # -- usage, warnings ----------------------------------------------------------------------------------------
@@ -408,6 +445,55 @@ class Audit(Record):
     disclosure: list[DisclosurePoint] = field(default_factory=list)
 
 
+# -- pricing, batching, failures, io ------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class RolePrice(Record):
+    """A priced role's price per million tokens, and where it came from."""
+
+    input: float | None = None
+    output: float | None = None
+    source: str | None = None
+
+
+@dataclass(kw_only=True)
+class Pricing(Record):
+    """`pricing`: the price table used (its version, date, source) and each priced role's price
+    (None: an API model with no known price)."""
+
+    table: dict[str, Json] | None = None
+    roles: dict[str, RolePrice | None] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class BatchStats(Record):
+    """`batching.<backend spec>`: how an in-process backend batched the run's requests."""
+
+    batches: int | None = None
+    requests: int | None = None
+    largest_batch: int | None = None
+    prompt_tokens: int | None = None
+    reused_tokens: int | None = None
+
+    _OPTIONAL = frozenset({"batches", "requests", "largest_batch", "prompt_tokens", "reused_tokens"})
+
+
+@dataclass(kw_only=True)
+class Failure(Record):
+    """`failures[]`: an item that failed, and why."""
+
+    id: str = ""
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class IoStats(Record):
+    """`io`: what a journaled run wrote to disk (its bytes grow with the run, not its square)."""
+
+    bytes_written: int | None = None
+
+    _OPTIONAL = frozenset({"bytes_written"})
+
+
 # -- results.json -------------------------------------------------------------------------------------------
 @dataclass(kw_only=True)
 class RunResults(Record):
@@ -419,18 +505,18 @@ class RunResults(Record):
     config_hash: str | None = None
     config: ConfigRecord = field(default_factory=ConfigRecord)
     started: str | None = None
-    pricing: dict[str, Json] | None = None
+    pricing: Pricing | None = None
     status: RunStatus = "running"
     updated: str | None = None
     elapsed_s: float | None = None
-    metrics: AloeMetrics = field(default_factory=AloeMetrics)
+    metrics: Metrics = field(default_factory=Metrics)
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     warnings: list[RunWarning] = field(default_factory=list)
-    batching: dict[str, dict[str, Json]] | None = None
-    failures: list[dict[str, Json]] = field(default_factory=list)
+    batching: dict[str, BatchStats] | None = None
+    failures: list[Failure] = field(default_factory=list)
     reliability: Reliability | None = None
     validity: Validity | None = None
-    io: dict[str, Json] | None = None
+    io: IoStats | None = None
     audit: Audit | None = None
 
     _OPTIONAL = frozenset(
@@ -444,18 +530,16 @@ class RunResults(Record):
     def from_dict(cls, data: Json, where: str = "") -> RunResults:
         if isinstance(data, dict):
             data = _migrated(data)
-        results = super().from_dict(data, where)
-        metrics = results.metrics.to_dict()
-        if metrics.keys() >= RUBRIC_KEYS:  # a rubric scorer's metrics: read again as their record
-            results.metrics = RubricMetrics.from_dict(metrics, "metrics")
-        return results
+        return super().from_dict(data, where)
 
     def warning_codes(self) -> set[str]:
         return {w.code for w in self.warnings}
 
 
 def _migrated(data: dict[str, Json]) -> dict[str, Json]:
-    """What older versions wrote, in today's shape: the closed status set, and no placeholder
+    """What older versions wrote, in today's shape: the closed status set, `metrics.values` (format
+    <= 2 had the figures only under their own keys; the recorder's fresh metrics get theirs here
+    too, by the same convention), and no placeholder
     simulated user on runs that have none (Multifaceted runs of format <= 1 wrote
     `"simulator": {"spec": null}` so that readers expecting one did not crash). The recorder builds
     its record through here too, so neither is written any more (Multifaceted's config hash still
@@ -472,10 +556,28 @@ def _migrated(data: dict[str, Json]) -> dict[str, Json]:
         if isinstance(config.get("personas"), str):  # the persona set's name, before it was described
             config = {**config, "personas": {"set": config["personas"]}}
         data["config"] = config
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict) and "values" not in metrics:  # format <= 2: no named figures yet
+        values = {k: v.to_dict() for k, v in metric_values(metrics).items()}
+        data["metrics"] = {**metrics, "values": values}
     return data
 
 
-# -- conversations.jsonl: what a turn's judges said ---------------------------------------------------------
+# -- conversations.jsonl: a turn's scores, and what its judges said -----------------------------------------
+@dataclass(kw_only=True)
+class TurnScore(Record):
+    """`turn.scores.<scorer>`: one scorer's verdict on the turn (metrics/samples.py `Score`): its
+    value (None: no verdict) and, where the scorer gives them, the answer it scored, its explanation
+    and anything else it reports (left out when absent; the texts are the turn's own fields)."""
+
+    value: float | None = None
+    answer: str | None = None
+    explanation: str | None = None
+    metadata: dict[str, Json] | None = None
+
+    _OPTIONAL = frozenset({"answer", "explanation", "metadata"})
+
+
 @dataclass(kw_only=True)
 class JudgementRecord(Record):
     """One judge's verdict on one turn (one panel member, one repeat): the parsed 1-5 score (None

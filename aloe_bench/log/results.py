@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -27,34 +27,41 @@ from aloe_bench.log.files import (  # the file helpers, importable from here as 
     write_text_atomic,
 )
 from aloe_bench.log.records import (
-    AloeMetrics,
     ConfigRecord,
     ConversationStatus,
     JudgementRecord,
+    Metrics,
+    Record,
     RubricScore,
     RunLogError,
     RunResults,
+    TurnScore,
 )
 from aloe_bench.spec_names import portable_spec
 
 # The run-log format this code writes (results.json `format_version`). Runs written before the field
 # existed are format 0; format 1 only added the field; format 2 dropped the placeholder ALOE fields
 # of Multifaceted runs (`"simulator": {"spec": null}`, `personality: ""`). Older formats are migrated
-# on read (`RunResults.from_dict`, `ConversationRecord.from_dict`). Bump it when the written shape
-# changes, and add the migration there.
-FORMAT_VERSION = 2
+# on read (`RunResults.from_dict`, `load_run`). Format 3 named what the scores are: `turn.scores`
+# keyed by scorer, `metrics.values` keyed by figure (value, interval, n), and typed `pricing`,
+# `batching`, `failures`, `io`. Bump it when the written shape changes, and add the migration there.
+FORMAT_VERSION = 3
 
 
 @dataclass
-class TurnRecord:
-    """One turn of conversations.jsonl, typed per scorer.
+class TurnRecord(Record):
+    """One turn of conversations.jsonl.
 
-    `score` is the turn's score on the benchmark's scale, as every reader (score_matrix, the viewer,
-    lm-eval) reads it: an ALOE turn with one judgement holds the judge's 1-5 (an int) or None; a
-    panel or repeats hold the mean of the valid judgements (a float); a Multifaceted turn holds the
-    instance's mean rubric score (a float). What the judges said is typed beside it: `judgements`
-    (and `swap_judgements`, the persona-swap control) for ALOE, `rubric_scores` for Multifaceted;
-    None when the turn has none (and then absent from the JSON)."""
+    `scores`: each scorer's verdict on the turn, keyed by the scorer's name (`TurnScore`: value,
+    and the answer, explanation and metadata where the scorer gives them); the engine writes the
+    run's scorer there as each turn is scored (`TaskRun.scorer_name`: ALOE's `judge`,
+    Multifaceted's `rubric`; runs of format <= 2 are read with it under `score`).
+    `score` is the main scorer's value, as every reader before `scores` read it: an ALOE turn with
+    one judgement holds the judge's 1-5 (an int) or None; a panel or repeats hold the mean of the
+    valid judgements (a float); a Multifaceted turn holds the instance's mean rubric score (a float).
+    What the judges said is typed beside it: `judgements` (and `swap_judgements`, the persona-swap
+    control) for ALOE, `rubric_scores` for Multifaceted; None when the turn has none (and then
+    absent from the JSON). Keys of other versions or tasks are kept as read (`extra`)."""
 
     user: str
     assistant: str | None = None
@@ -69,85 +76,53 @@ class TurnRecord:
     # A best-of-N model's reply: every candidate with its reward and which one was chosen (None,
     # and absent from the JSON, for any other model). See docs/best-of-n.md.
     best_of_n: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields of other versions or tasks, kept as read
+    scores: dict[str, TurnScore] | None = None
 
-    _VERDICTS: ClassVar[tuple[str, ...]] = ("judgements", "swap_judgements", "rubric_scores")
+    _OPTIONAL = frozenset({"judgements", "swap_judgements", "rubric_scores", "best_of_n", "scores"})
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "user": self.user,
-            "assistant": self.assistant,
-            "score": self.score,
-            "judge_raw": self.judge_raw,
-            "judge_attempts": self.judge_attempts,
-            "judge_error": self.judge_error,
-            "judged": self.judged,
-        }
-        for name in self._VERDICTS:
-            records = getattr(self, name)
-            if records is not None:
-                d[name] = [r.to_dict() for r in records]
-        if self.best_of_n is not None:
-            d["best_of_n"] = self.best_of_n
-        d.update(self.extra)
-        return d
+    def keep_score(self, scorer: str) -> None:
+        """Record the main score under its scorer's name (what the engine does once a turn is scored)."""
+        self.scores = {**(self.scores or {}), scorer: TurnScore(value=self.score)}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
-        plain = {
-            "user",
-            "assistant",
-            "score",
-            "judge_raw",
-            "judge_attempts",
-            "judge_error",
-            "judged",
-            "best_of_n",
-        }
-        verdicts: dict[str, Any] = {}
-        for name, record in (
-            ("judgements", JudgementRecord),
-            ("swap_judgements", JudgementRecord),
-            ("rubric_scores", RubricScore),
-        ):
-            if data.get(name) is not None:
-                verdicts[name] = [record.from_dict(r, f"turn.{name}[{i}]") for i, r in enumerate(data[name])]
-        return cls(
-            **{k: v for k, v in data.items() if k in plain},
-            **verdicts,
-            extra={k: v for k, v in data.items() if k not in plain and k not in cls._VERDICTS},
-        )
+
+# The name a run of format <= 2 gives its one scorer in `turn.scores` (the format did not say).
+UNNAMED_SCORER = "score"
 
 
 @dataclass
-class ConversationRecord:
+class ConversationRecord(Record):
+    """One line of conversations.jsonl: an item (a conversation, an instance) and its turns."""
+
     id: str
-    persona: dict[str, str]
+    persona: dict[str, Any]
     turns: list[TurnRecord] = field(default_factory=list)
     status: ConversationStatus = "running"
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "persona": self.persona,
-            "status": self.status,
-            "error": self.error,
-            "turns": [t.to_dict() for t in self.turns],
-            **({"meta": self.meta} if self.meta else {}),
-        }
+    _EMPTY_OMITTED = frozenset({"meta"})
+    _ORDER = ("id", "persona", "status", "error", "turns")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConversationRecord:
-        return cls(
-            id=str(data["id"]),
-            persona=data["persona"],
-            turns=[TurnRecord.from_dict(t) for t in data.get("turns", [])],
-            status=data.get("status", "complete"),
-            error=data.get("error"),
-            meta=data.get("meta", {}),
-        )
+    def from_dict(cls, data: Any, where: str = "") -> ConversationRecord:
+        if isinstance(data, dict):
+            for key in ("id", "persona"):
+                if key not in data:
+                    raise KeyError(key)
+            data = {**data, "id": str(data["id"])}
+            data.setdefault("status", "complete")  # lines written before conversations had one
+        return super().from_dict(data, where)
+
+
+def migrate_conversations(conversations: list[ConversationRecord], version: int) -> None:
+    """Older formats' conversations in today's shape, in place: format <= 2 had no `turn.scores`
+    (a scored turn gets its `score` under `UNNAMED_SCORER`)."""
+    if version >= 3:
+        return
+    for conv in conversations:
+        for turn in conv.turns:
+            if turn.scores is None and turn.judged:
+                turn.keep_score(UNNAMED_SCORER)
 
 
 def write_conversations(path: Path, conversations: list[ConversationRecord]) -> None:
@@ -184,7 +159,7 @@ class Run:
         return self.results.config
 
     @property
-    def metrics(self) -> AloeMetrics:
+    def metrics(self) -> Metrics:
         return self.results.metrics
 
     @property
@@ -235,7 +210,7 @@ def load_run(directory: str | Path) -> Run:
 
         try:
             conversations = [ConversationRecord.from_dict(c) for c in merged_conversations(path)]
-        except (json.JSONDecodeError, KeyError) as exc:
+        except (json.JSONDecodeError, KeyError, RunLogError) as exc:
             raise UserInputError(f"{conv_path}: malformed conversation ({exc})") from None
     elif conv_path.is_file():
         # split("\n"), not splitlines(): model text may hold U+2028 or U+0085 inside a JSON string,
@@ -244,8 +219,9 @@ def load_run(directory: str | Path) -> Run:
             if line.strip():
                 try:
                     conversations.append(ConversationRecord.from_dict(json.loads(line)))
-                except (json.JSONDecodeError, KeyError) as exc:
+                except (json.JSONDecodeError, KeyError, RunLogError) as exc:
                     raise UserInputError(f"{conv_path}:{lineno}: malformed conversation ({exc})") from None
+    migrate_conversations(conversations, version)
     if version < 2 and typed.config.simulator is None:
         for conv in conversations:  # format <= 1 gave items without a simulated user an empty personality
             if conv.persona.get("personality") == "":

@@ -54,10 +54,9 @@ class ScoredSample:
         """The sample of a conversation record; `with_text=False` keeps the values alone (what a
         journaled run keeps in memory once the transcript is on disk)."""
         scores = tuple(turn_score(t, with_text=with_text) for t in conv.turns)
-        keyed = (
-            tuple({MAIN_SCORER: score} for score in scores)
-            if with_text
-            else tuple(_shared(score.value)[1] for score in scores)
+        keyed = tuple(
+            _keyed(score, turn) if with_text else _shared(score.value, _named(turn))[1]
+            for score, turn in zip(scores, conv.turns, strict=True)
         )
         return cls(
             id=conv.id,
@@ -83,6 +82,16 @@ class ScoredSample:
         return float("nan") if score is None or score.value is None else float(score.value)
 
 
+def _named(turn: TurnRecord) -> tuple[tuple[str, float | None], ...]:
+    """The turn's scores by scorer (`turn.scores`) as (name, value) pairs."""
+    return tuple((name, s.value) for name, s in (turn.scores or {}).items())
+
+
+def _keyed(score: Score, turn: TurnRecord) -> Mapping[str, Score]:
+    """A turn's scores keyed by scorer: the main one, and each named one the run log holds."""
+    return {MAIN_SCORER: score, **{name: Score(value) for name, value in _named(turn)}}
+
+
 def _value(score: Score | None) -> float:
     return _NAN if score is None or score.value is None else float(score.value)
 
@@ -96,22 +105,24 @@ def turn_score(turn: TurnRecord, *, with_text: bool = True) -> Score:
     return Score(value, turn.assistant, turn.judge_raw)
 
 
-# Bare scores (a value, no text) and their one-scorer mappings are shared between samples: a run of
+# Bare scores (a value, no text) and their scorer mappings are shared between samples: a run of
 # 10,000 x 10 released turns keeps a few of them, not 100,000 (the values are few: 1-5, a mean).
-_BARE: dict[float | None, tuple[Score, Mapping[str, Score]]] = {}
+_Named = tuple[tuple[str, float | None], ...]
+_BARE: dict[tuple[float | None, _Named], tuple[Score, Mapping[str, Score]]] = {}
 
 
 def _bare(value: float | None) -> Score:
-    return _shared(value)[0]
+    return _shared(value, ())[0]
 
 
-def _shared(value: float | None) -> tuple[Score, Mapping[str, Score]]:
-    found = _BARE.get(value)
+def _shared(value: float | None, named: _Named) -> tuple[Score, Mapping[str, Score]]:
+    found = _BARE.get((value, named))
     if found is None:
         score = Score(value)
-        found = (score, MappingProxyType({MAIN_SCORER: score}))
+        keyed = {MAIN_SCORER: score, **{name: _bare(v) if v != value else score for name, v in named}}
+        found = (score, MappingProxyType(keyed))
         if len(_BARE) < 4096:  # means of panels can take many values: keep the cache small
-            _BARE[value] = found
+            _BARE[(value, named)] = found
     return found
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aloe_bench.log.records import AloeMetrics, InputsRecord, RoleRecord, RubricMetrics, RunResults
+from aloe_bench.log.records import InputsRecord, Metrics, RoleRecord, RunResults
 from aloe_bench.log.run_warnings import derived_warnings, merge_warnings
+from aloe_bench.scorers.rubric import RubricMetrics
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -28,7 +29,7 @@ METRIC_MEANINGS = [
 ]
 
 
-def curve_notes(m: AloeMetrics) -> dict[str, str]:
+def curve_notes(m: Metrics) -> dict[str, str]:
     """Why IR, N-IR or N-R2 is not shown, or what it cannot mean, on this run's curve (by metric)."""
     defined = sum(v is not None for v in m.al)
     notes: dict[str, str] = {}
@@ -147,9 +148,8 @@ def _usage_line(results: RunResults) -> str | None:
 
 def rubric_summary(results: RunResults, run_dir: str | None = None) -> str:
     """Multifaceted Bench: the benchmark score, its breakdowns, and the judge's reliability."""
-    cfg, m = results.config, results.metrics
-    if not isinstance(m, RubricMetrics):
-        m = RubricMetrics.from_dict(m.to_dict(), "metrics")
+    cfg = results.config
+    m = RubricMetrics.of(results.metrics) or RubricMetrics.from_dict(results.metrics.to_dict(), "metrics")
     data = cfg.personas or InputsRecord()
     lines = [
         f"Multifaceted  model={cfg.model.spec}  judge={_spec(cfg.judge)}  "
@@ -193,6 +193,6 @@ def rubric_summary(results: RunResults, run_dir: str | None = None) -> str:
 def run_summary(results: RunResults, run_dir: str | None = None) -> str:
     """The table printed when a run ends, whichever task made it: the rubric table for rubric
     metrics, else the alignment-curve table."""
-    if isinstance(results.metrics, RubricMetrics):
+    if RubricMetrics.of(results.metrics) is not None:
         return rubric_summary(results, run_dir)
     return summary_table(results, run_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.records import AloeMetrics, InputsRecord, RoleRecord
+from aloe_bench.log.records import InputsRecord, Metrics, RoleRecord
 from aloe_bench.log.results import Run, load_run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP, alignment_metrics
 from aloe_bench.spec_names import portable_spec
@@ -82,7 +82,7 @@ class RunInfo:
     run: Run
     label: str
     setup: RunSetup
-    metrics: AloeMetrics
+    metrics: Metrics
 
     @property
     def path(self) -> Path:
@@ -93,9 +93,7 @@ class RunInfo:
         return _spec(self.run.config.model) if self.run.config.model.spec else self.run.label
 
 
-def metrics_with_ci(
-    run: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int | None = None
-) -> AloeMetrics:
+def metrics_with_ci(run: Run, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int | None = None) -> Metrics:
     """The run's recorded metrics; recomputed from its conversations only where the intervals are missing.
 
     A finished run records its bootstrap intervals; a run still going (or stopped) records none, and

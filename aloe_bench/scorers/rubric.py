@@ -14,20 +14,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from aloe_bench.datasets.multifaceted import Instance, Rubric
-from aloe_bench.log.records import RubricSample, RubricScore
+from aloe_bench.log.records import Json, Metrics, RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, score_matrix
 from aloe_bench.metrics.alignment import _clean, alignment_metrics
 from aloe_bench.models.backends import GenerationSettings
 from aloe_bench.prompts import PromptTemplate, load_prompt
 from aloe_bench.scorers.judge import Judgement, judge_with_reasks, parse_after_marker, parse_score
 from aloe_bench.seeds import request_seed
+
+# What a rubric scorer's metrics always hold (`rubric_metrics`): how a reader knows it has them.
+RUBRIC_KEYS = frozenset({"by_source", "by_dimension", "rubrics"})
+
+
+@dataclass(kw_only=True)
+class RubricMetrics(Metrics):
+    """The rubric scorer's metrics read as their record: the one-turn curve contract plus the
+    rubric score and its breakdowns (the run log keeps them as `Metrics` with these in `extra`)."""
+
+    score: float | None = None
+    instances: int = 0
+    by_source: dict[str, dict[str, Json]] = field(default_factory=dict)
+    by_dimension: dict[str, dict[str, Json]] = field(default_factory=dict)
+    rubrics: dict[str, int] = field(default_factory=dict)
+    judge_repeats: dict[str, Json] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, metrics: Metrics) -> RubricMetrics | None:
+        """`metrics` read as a rubric scorer's, or None when a rubric scorer did not make them."""
+        data = metrics.to_dict()
+        return cls.from_dict(data, "metrics") if data.keys() >= RUBRIC_KEYS else None
+
 
 JUDGE_PROMPT = "judge_multifaceted_v1.yaml"
 PROTOCOL = "multifaceted-rubric"
@@ -172,6 +195,7 @@ def rubric_metrics(
     metrics = alignment_metrics(score_matrix(conversations, 1), seed=seed, n_bootstrap=n_bootstrap)
     graded = _graded(conversations)
     metrics["score"] = metrics["avg"]
+    metrics["score_ci"] = metrics["ci"].get("avg")  # the score's interval, under the figures' convention
     metrics["instances"] = len(graded)
     metrics["by_source"] = _grouped((c.persona.get("source", "?"), t.score) for c, t in graded)
     rubric_scores = [g for _, t in graded for g in t.rubric_scores or []]

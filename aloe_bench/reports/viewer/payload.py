@@ -155,7 +155,7 @@ def run_payload(info: RunInfo) -> dict[str, Any]:
         "header": _header(run),
         "metrics": _metrics(info),
         "usage": {role: u.to_dict() for role, u in r.usage.items()},
-        "failures": r.failures,
+        "failures": [f.to_dict() for f in r.failures],
         "warnings": warnings,
         "sections": {
             **{name: section.to_dict() for name, section in sections.items() if section is not None},

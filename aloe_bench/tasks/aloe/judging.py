@@ -20,6 +20,9 @@ from aloe_bench.models.role_config import RoleConfig
 from aloe_bench.models.roles import Role
 from aloe_bench.scorers.judge import JudgeStage, PanelJudge
 
+# The key of the judges' verdict in `turn.scores` (the turn's `score`: one judge's, or a panel's mean).
+SCORER = "judge"
+
 
 def persona_set_record(personas: PersonaSet) -> dict[str, Any]:
     return {

@@ -28,6 +28,7 @@ from aloe_bench.models.roles import Role, Usage
 from aloe_bench.scorers.judge import get_protocol
 from aloe_bench.tasks.aloe.config import CONTROLS
 from aloe_bench.tasks.aloe.judging import (
+    SCORER,
     judge_label,
     judge_role_names,
     judge_scorer,
@@ -188,6 +189,7 @@ async def _rejudge_async(
         )
 
         task_run = TaskRun(
+            scorer_name=SCORER,
             header=header,
             conversations=conversations,
             # Nothing is generated: the model under test and the simulated user make no calls.

@@ -23,6 +23,7 @@ from aloe_bench.scorers.judge import get_protocol
 from aloe_bench.solvers.rollout import Rollout, RolloutSettings
 from aloe_bench.tasks.aloe.config import RunConfig
 from aloe_bench.tasks.aloe.judging import (
+    SCORER,
     epoch_conversations,
     judge_label,
     judge_role_names,
@@ -218,6 +219,7 @@ def setup(
         )
 
     return TaskRun(
+        scorer_name=SCORER,
         header=header,
         conversations=conversations,
         usage_roles=usage_roles,

@@ -164,6 +164,7 @@ def setup(
         )
 
     return TaskRun(
+        scorer_name="rubric",  # the key of its verdicts in `turn.scores`
         header=header,
         conversations=[instance_record(i) for i in instances],
         usage_roles=roles,
