@@ -89,8 +89,8 @@ def test_lmeval_builds_one_document_per_instance(task_manager):
     sample = load_multifaceted("sample").instances
     assert [d["id"] for d in docs] == [i.id for i in sample]
     request = decode_request(task.doc_to_text(docs[3]), {"until": []})
-    assert request.kind == "multifaceted" and request.persona is None
-    assert request.instance == sample[3]  # system, prompt, reference answer, rubrics and dimensions
+    assert request.kind == "multifaceted"
+    assert request.item == sample[3]  # system, prompt, reference answer, rubrics and dimensions
     assert request.settings == load_task_settings("multifaceted_demo")[1]
     config = request.run_config("lmeval/hf")
     assert (config.model.spec, config.judge.spec, config.data) == ("lmeval/hf", "embedded", "sample")
@@ -190,7 +190,7 @@ def test_a_multifaceted_request_round_trips_through_the_context():
     raw = encode_request("multifaceted_demo", instance, load_task_settings("multifaceted_demo")[1])
     wrapped = f"<|im_start|>user\n{raw}<|im_end|>\n"
     request = decode_request(wrapped, {"until": [], "max_gen_toks": 9})
-    assert request.instance == instance and request.kind == "multifaceted"
+    assert request.item == instance and request.kind == "multifaceted"
     assert request.run_config("lmeval/hf").model.max_new_tokens == 9
 
 

@@ -62,7 +62,7 @@ def test_lmeval_builds_one_document_per_persona_with_the_metrics_declared(task_m
     personas = load_persona_set("demo").personas
     assert [d["id"] for d in docs] == [p.id for p in personas]
     request = decode_request(task.doc_to_text(docs[0]), {"until": []})
-    assert request.persona == personas[0] and request.task == "aloe_demo"
+    assert request.item == personas[0] and request.task == "aloe_demo"
     assert request.settings == load_task_settings("aloe_demo")[1]
     higher = task.higher_is_better()
     for metric in ["al_avg", "ir", "n_ir", "n_r2", *(f"al_t{k}" for k in range(1, 11))]:
@@ -152,8 +152,20 @@ def test_requests_are_found_inside_chat_templates_and_api_chats():
     api = JsonChatStr(json.dumps([{"role": "user", "content": raw}]))
     for context in (raw, wrapped, api):
         request = decode_request(context, {"until": []})
-        assert request.persona == persona and request.settings == {"turns": 2}
+        assert request.item == persona and request.settings == {"turns": 2}
     assert decode_request("What is 2+2?") is None
+
+
+def test_a_request_built_before_items_shared_one_key_still_decodes():
+    # Requests lm-eval cached (--cache_requests) from an older aloe-bench carried the persona under
+    # `persona`; the task reads that payload back as it reads `item`.
+    persona = load_persona_set("demo").personas[0]
+    raw = encode_request("aloe_demo", persona, {"turns": 2})
+    payload = json.loads(raw[raw.index("{") : raw.rindex("}") + 1])
+    assert payload["item"] == {"id": persona.id, **persona.to_dict()}
+    older = {"task": payload["task"], "settings": payload["settings"], "persona": payload["item"]}
+    request = decode_request(f"<<ALOE-REQUEST>>{json.dumps(older)}<</ALOE-REQUEST>>")
+    assert request is not None and request.item == persona and request.kind == "aloe"
 
 
 def test_gen_kwargs_override_the_model_under_test_only_where_given():
@@ -213,8 +225,8 @@ def test_the_interception_routes_aloe_requests_to_the_engine_and_the_rest_to_the
     seen = []
 
     def fake_engine(lm, requests):  # the routing is under test here, not the engine
-        seen.append((lm, [r.persona.id for r in requests]))
-        return [f"transcript of {r.persona.id}" for r in requests]
+        seen.append((lm, [r.item.id for r in requests]))
+        return [f"transcript of {r.item.id}" for r in requests]
 
     monkeypatch.setattr(grouped_runs, "run_requests", fake_engine)
     assert intercept.patch_class(EchoLM) and not intercept.patch_class(EchoLM)

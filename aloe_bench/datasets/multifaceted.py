@@ -72,6 +72,10 @@ class Instance:
             "rubric": [r.to_dict() for r in self.rubrics],
         }
 
+    def doc_fields(self) -> dict[str, Any]:
+        """What lm-eval shows of the instance (its documents): not the rubrics and reference."""
+        return {"id": self.id, "source": self.source, "system": self.system, "prompt": self.prompt}
+
     def to_payload(self) -> dict[str, Any]:
         """Everything about the instance, id and origin included (what travels through lm-eval)."""
         return {"id": self.id, "where": self.where, **self.to_dict()}

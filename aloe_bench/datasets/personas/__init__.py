@@ -38,6 +38,14 @@ class Persona:
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "personality": self.personality}
 
+    def to_payload(self) -> dict[str, Any]:
+        """The persona with its id (what travels through lm-eval, and what its documents show)."""
+        return {"id": self.id, **self.to_dict()}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Persona:
+        return cls(data["profile"], data["personality"], id=data["id"])
+
 
 @dataclass
 class PersonaSet:

@@ -1,8 +1,8 @@
-"""What travels through lm-eval: the request (a persona, or a Multifaceted Bench instance, with the
+"""What travels through lm-eval: the request (one item of any task, as its `to_payload()`, with the
 task settings, inside the context string) and the answer (the transcript, as the generated text).
 
-A Multifaceted instance comes back as a one-turn transcript, as in conversations.jsonl: its reply,
-its instance score, each rubric's score and the judge's raw answers."""
+The bridge knows no task: the task's definition reads its item back (`Task.item_from_payload`), and
+every item comes back as its transcript, as in conversations.jsonl (turns, scores by scorer)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aloe_bench.datasets.multifaceted import Instance
-from aloe_bench.datasets.personas import Persona
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.results import ConversationRecord
 from aloe_bench.models.role_config import RoleConfig
@@ -39,24 +37,14 @@ def remember_settings(task: str, settings: dict[str, Any]) -> None:
 @dataclass
 class AloeRequest:
     task: str
-    persona: Persona | None  # what an ALOE task evaluates...
+    item: Any  # what the request evaluates: an item of the task (read back by its definition)
     settings: dict[str, Any]  # the task's metadata.aloe, with --metadata overrides
     gen_kwargs: dict[str, Any] = field(default_factory=dict)  # the outer request's (--gen_kwargs)
-    instance: Instance | None = None  # ...or a Multifaceted one
-    other: Any = None  # ...or an item of any other task (its `to_payload()`, read back by the task)
 
     @property
     def kind(self) -> str:
         """The task definition's kind, as the task's settings name it."""
         return str(self.settings.get("kind", "aloe"))
-
-    @property
-    def item(self) -> Any:
-        """What this request evaluates (a persona, a Multifaceted instance, another task's item)."""
-        item = next((i for i in (self.instance, self.persona, self.other) if i is not None), None)
-        if item is None:
-            raise UserInputError(f"task {self.task}: an ALOE request without a persona or an instance")
-        return item
 
     def group_key(self) -> str:
         """Requests that form one run: same task, settings and generation."""
@@ -73,14 +61,14 @@ class AloeRequest:
 
 
 def encode_request(task: str, item: Any, settings: dict[str, Any]) -> str:
-    payload: dict[str, Any] = {"task": task, "settings": settings}
-    if isinstance(item, Instance):
-        payload["instance"] = item.to_payload()
-    elif isinstance(item, Persona):
-        payload["persona"] = {"id": item.id, **item.to_dict()}
-    else:  # any other task's item: the task reads it back (`Task.item_from_payload`)
-        payload["item"] = item.to_payload()
+    """The request for one item: the task reads it back (`Task.item_from_payload`)."""
+    payload = {"task": task, "settings": settings, "item": item.to_payload()}
     return OPEN + json.dumps(payload, sort_keys=True, ensure_ascii=False) + CLOSE
+
+
+# Where requests built before items travelled under one key carried them (lm-eval's request cache
+# may replay such requests): the same payloads, under the name of what they were.
+_OLDER_ITEM_KEYS = ("persona", "instance")
 
 
 def _texts(context: Any) -> list[str]:
@@ -107,25 +95,25 @@ def decode_request(context: Any, gen_kwargs: dict[str, Any] | None = None) -> Al
         found = _REQUEST.search(text)
         if found:
             data = json.loads(found.group(1))
-            p = data.get("persona")
             return AloeRequest(
                 task=data["task"],
-                persona=Persona(p["profile"], p["personality"], id=p["id"]) if p else None,
+                item=_item(data),
                 settings=data["settings"],
                 gen_kwargs=dict(gen_kwargs or {}),
-                instance=Instance.from_payload(data["instance"]) if "instance" in data else None,
-                other=_other_item(data) if "item" in data else None,
             )
     return None
 
 
-def _other_item(data: dict[str, Any]) -> Any:
+def _item(data: dict[str, Any]) -> Any:
     from aloe_bench.engine.task_api import get_task
 
+    payload = next((data[k] for k in ("item", *_OLDER_ITEM_KEYS) if data.get(k) is not None), None)
+    if payload is None:
+        raise UserInputError(f"task {data['task']}: an aloe-bench request without its item")
     task = get_task(str(data["settings"].get("kind", "aloe")), data["task"])
     if task.item_from_payload is None:
         raise UserInputError(f"task {data['task']}: its definition has no item_from_payload for lm-eval")
-    return task.item_from_payload(data["item"])
+    return task.item_from_payload(payload)
 
 
 def model_role(spec: str, settings: dict[str, Any], gen_kwargs: dict[str, Any]) -> RoleConfig:

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from aloe_bench.datasets.multifaceted import Instance
-from aloe_bench.datasets.personas import Persona
 from aloe_bench.engine.task_files import foreign_settings, task_kind, task_settings_from_file
 from aloe_bench.integrations.lm_eval import intercept
 from aloe_bench.integrations.lm_eval.requests import (
@@ -68,14 +66,10 @@ def load_docs(**metadata: Any) -> dict[str, Any]:
 
 
 def _doc_fields(item: Any) -> dict[str, Any]:
-    """What lm-eval shows of one item: a persona, a Multifaceted instance (same loaders as
-    `aloe-bench run`: persona sets; `data`: sample, a file or folder, or the Hugging Face dataset),
-    or another task's item (its `to_payload()`)."""
-    if isinstance(item, Instance):
-        return {"id": item.id, "source": item.source, "system": item.system, "prompt": item.prompt}
-    if isinstance(item, Persona):
-        return {"id": item.id, "profile": item.profile, "personality": item.personality}
-    return dict(item.to_payload())
+    """What lm-eval shows of one item (same loaders as `aloe-bench run`): what the item says of
+    itself for a document (`doc_fields()`), else its payload."""
+    doc_fields = getattr(item, "doc_fields", None)
+    return dict(doc_fields() if callable(doc_fields) else item.to_payload())
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 config.py is its settings, setup.py what a run does per conversation, judging.py the judge panel,
 run.py the entry points; rejudge.py, audit.py and dry_run.py are the other run kinds over it."""
 
+from aloe_bench.datasets.personas import Persona
 from aloe_bench.engine.run_plan import plan_line
 from aloe_bench.engine.task_api import Task, register_task
 from aloe_bench.tasks.aloe.run import prepare_run
@@ -32,6 +33,7 @@ TASK = register_task(
         flags=FLAGS,
         supports=frozenset({"audit", "dry_run", "price", "judge_batch"}),
         plan=plan_line,
+        item_from_payload=Persona.from_payload,
     )
 )
 

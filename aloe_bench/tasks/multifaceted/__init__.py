@@ -3,6 +3,7 @@ per instance -> rubric grading by the judge -> the benchmark score and its break
 
 config.py is its settings, setup.py what a run does per instance, run.py the entry points."""
 
+from aloe_bench.datasets.multifaceted import Instance
 from aloe_bench.engine.task_api import Task, register_task
 from aloe_bench.tasks.multifaceted.run import prepare_multifaceted
 from aloe_bench.tasks.multifaceted.setup import ROLE_KEYS, SETTINGS, RubricScorer, dataset, make_config, setup
@@ -20,6 +21,7 @@ TASK = register_task(
         setup=setup,
         flags={"data": "--data"},
         headline=("score", "score"),
+        item_from_payload=Instance.from_payload,
     )
 )
 
