@@ -106,7 +106,7 @@ def test_view_of_several_runs_carries_compare_statistics(cli, small_runs, tmp_pa
         (["RUN_A", "RUN_B"], "need --output FILE.html"),
         (["RUN_A", "--output", "page.txt"], "must end in .html"),
         (["NOT_A_RUN"], "is not a run directory"),
-        (["RUN_A", "MF", "--output", "x.html"], "cannot compare ALOE runs with Multifaceted runs"),
+        (["RUN_A", "MF", "--output", "x.html"], "cannot compare runs of different tasks"),
         (["RUN_A", "--n-bootstrap", "0"], "--n-bootstrap must be at least 1"),
     ],
 )
@@ -167,6 +167,12 @@ def test_multifaceted_run_payload_keeps_rubrics():
     turn = payload["runs"][0]["conversations"][0]["turns"][0]
     assert turn["rubric_scores"][0]["samples"][0]["answers"]
     assert payload["runs"][0]["metrics"]["by_dimension"]
+    # The page names and shows the run from what its task says of itself, not from its kind.
+    task = payload["runs"][0]["task"]
+    assert (task["title"], task["item"], payload["title"]) == ("Multifaceted", "instance", "Multifaceted")
+    metrics = payload["runs"][0]["metrics"]
+    assert task["headline"] == {"label": "score", "key": "score", **metrics["values"]["score"]}
+    assert task["headline"]["value"] == metrics["score"] and task["headline"]["n"] == metrics["conversations"]
 
 
 def test_judge_command_writes_the_new_runs_report(cli, small_runs, tmp_path, monkeypatch):

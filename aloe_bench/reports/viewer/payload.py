@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench.errors import UserInputError
-from aloe_bench.log.records import RoleRecord
+from aloe_bench.log.records import MetricValue, RoleRecord
 from aloe_bench.log.results import Run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.reports.compare import compare_to_baseline
@@ -31,6 +31,28 @@ def run_kind(run: Run) -> str:
     """The kind of task that made the run, as its config records it (`aloe` when it records none):
     the page shows what the run holds (rubric scores, a simulated user) whatever the kind."""
     return run.config.kind or "aloe"
+
+
+def task_view(run: Run) -> dict[str, Any]:
+    """What the run's task says of itself (its title, what one item is, its headline figure with
+    value, interval and n from `metrics.values`): the page names and shows any task from these,
+    never by testing which task it is. A task whose definition cannot be loaded here is shown with
+    its recorded name and the curve's AVG."""
+    from aloe_bench.engine.task_api import get_task
+
+    kind = run_kind(run)
+    try:
+        task = get_task(kind, run.config.task)
+    except UserInputError:
+        task = None
+    label, key = task.headline if task is not None else ("AVG", "avg")
+    figure = run.metrics.figure(key) or MetricValue()
+    return {
+        "kind": kind,
+        "title": task.title if task is not None else (run.config.task or kind),
+        "item": task.item if task is not None else "item",
+        "headline": {"label": label, "key": key, **figure.to_dict()},
+    }
 
 
 def _role(role: RoleRecord | None) -> dict[str, Any] | None:
@@ -151,6 +173,7 @@ def run_payload(info: RunInfo) -> dict[str, Any]:
         "path": str(run.path),
         "name": run.path.name,
         "kind": run_kind(run),
+        "task": task_view(run),
         "status": r.status,
         "header": _header(run),
         "metrics": _metrics(info),
@@ -192,9 +215,7 @@ def build_payload(
     kinds = {run_kind(i.run) for i in infos}
     if len(kinds) > 1:
         names = ", ".join(f"{i.path} ({run_kind(i.run)})" for i in infos)
-        raise UserInputError(
-            f"cannot compare ALOE runs with Multifaceted runs ({names}); view them separately"
-        )
+        raise UserInputError(f"cannot compare runs of different tasks ({names}); view them separately")
     notes = []
     if len(infos) > 1:
         warning = setup_warning(
@@ -202,10 +223,12 @@ def build_payload(
         )
         if warning:
             notes.append(warning)
+    runs = [run_payload(i) for i in infos]
     return {
         "version": PAYLOAD_VERSION,
         "kind": kinds.pop(),
-        "runs": [run_payload(i) for i in infos],
+        "title": runs[0]["task"]["title"],
+        "runs": runs,
         "comparisons": _comparisons(infos, n_bootstrap, seed),
         "compare_notes": notes,
         "compare_settings": {"n_bootstrap": n_bootstrap, "seed": seed, "level": 0.95},

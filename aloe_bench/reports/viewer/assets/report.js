@@ -184,10 +184,19 @@
 
   // ---- header, warnings, metrics ----------------------------------------------------------------
 
+  // What a run is, from the generic fields alone (no task is named here): a curve of one point is a
+  // one-reply task; what one item is called, the task's title and its headline figure come with the
+  // run (`task`: what the run's task definition says of itself).
+  function oneTurn(run) { return ((run.metrics || {}).al || []).length <= 1; }
+  function itemWord(run) { return (run.task || {}).item || "item"; }
+  function cap(s) { s = String(s || ""); return s.charAt(0).toUpperCase() + s.slice(1); }
+  function headline(run) { return (run.task || {}).headline || { label: "AVG", key: "avg" }; }
+  function humanize(key) { return cap(String(key).replace(/_/g, " ")); }
+
   function pageHeader() {
     var runs = DATA.runs;
     var title = runs.length === 1 ? runs[0].label : runs.map(function (r) { return r.label; }).join("  vs  ");
-    var kind = DATA.kind === "multifaceted" ? "Multifaceted Bench (stated preferences)" : "ALOE (inferred preferences)";
+    var kind = DATA.title || DATA.kind || "aloe-bench";
     return h("header", { cls: "top" },
       h("h1", { text: (runs.length === 1 ? "" : "Comparison: ") + title }),
       h("div", { cls: "sub", text: kind + " · " + runs.length + " run" + (runs.length > 1 ? "s" : "") + " · aloe-bench report" }));
@@ -220,14 +229,14 @@
     var sec = card(withTitle ? "Run: " + run.label : "Run");
     var personas = hd.personas || {};
     var g = h("div", { cls: "grid" });
-    var mf = run.kind === "multifaceted";
+    var noUser = !hd.simulator;  // no simulated user: the items are given, not talked to
     var items = [
       ["model", roleText(hd.model)],
-      mf ? null : ["simulated user", roleText(hd.simulator)],
+      noUser ? null : ["simulated user", roleText(hd.simulator)],
       [hd.judges ? "judges" : "judge", Array.isArray(hd.judges) ? hd.judges.map(function (j) { return typeof j === "string" ? j : roleText(j); }).join(", ") : roleText(hd.judge)],
       ["protocol", hd.protocol],
-      [mf ? "data" : "persona set", (personas.set || "?") + (personas.count !== undefined ? " (" + personas.count + ")" : "")],
-      mf ? null : ["turns", hd.turns],
+      [noUser ? "data" : "persona set", (personas.set || "?") + (personas.count !== undefined ? " (" + personas.count + ")" : "")],
+      noUser ? null : ["turns", hd.turns],
       ["seed", hd.seed],
       hd.disclosure && hd.disclosure !== "hidden" ? ["persona disclosure", hd.disclosure] : null,
       hd.judge_reasks !== undefined && hd.judge_reasks !== null ? ["judge re-asks", hd.judge_reasks] : null,
@@ -266,18 +275,19 @@
     var sec = card((withTitle ? run.label + ": " : "") + "Scores");
     var nConv = m.conversations;
     var boot = (ci.n_bootstrap || "?") + " bootstrap resamples over conversations";
-    if (run.kind === "multifaceted") {
+    if (oneTurn(run)) {  // one reply per item: the headline figure, then every breakdown the metrics hold
+      var hl = headline(run), word = itemWord(run);
       var stats = h("div", { cls: "stats" });
-      stats.appendChild(stat("Score (mean over instances)", fmt(isNum(m.score) ? m.score : m.avg, 3), fmtCi(ci.avg, 3), "n = " + ((m.n || [])[0] || 0) + " scored of " + (m.instances || nConv) + " instances", "stat-score"));
+      stats.appendChild(stat(hl.label + " (mean over " + word + "s)", fmt(hl.value, 3), fmtCi(hl.interval, 3), "n = " + ((m.n || [])[0] || 0) + " scored of " + (isNum(hl.n) ? hl.n : nConv) + " " + word + "s", "stat-score"));
       sec.appendChild(stats);
-      sec.appendChild(h("p", { cls: "note", text: "Interval: " + boot + ". " + ((m.invalid || [])[0] || 0) + " instance(s) without a score." }));
-      [["By source", m.by_source], ["By dimension", m.by_dimension]].forEach(function (pair) {
-        if (!pair[1]) return;
-        sec.appendChild(h("h3", { text: pair[0] }));
-        sec.appendChild(generic(pair[1], 0));
+      sec.appendChild(h("p", { cls: "note", text: "Interval: " + boot + ". " + ((m.invalid || [])[0] || 0) + " " + word + "(s) without a score." }));
+      Object.keys(m).forEach(function (key) {
+        var v = m[key];
+        if (["ci", "notes", "values"].indexOf(key) >= 0 || !v || typeof v !== "object" || Array.isArray(v) || !Object.keys(v).length) return;
+        var nested = Object.keys(v).every(function (k) { return v[k] && typeof v[k] === "object"; });
+        sec.appendChild(h("h3", { text: humanize(key) }));
+        sec.appendChild(generic(v, nested ? 0 : 1));
       });
-      if (m.rubrics) { sec.appendChild(h("h3", { text: "Rubric judgements" })); sec.appendChild(generic(m.rubrics, 1)); }
-      if (m.judge_repeats) { sec.appendChild(h("h3", { text: "Judge repeats" })); sec.appendChild(generic(m.judge_repeats, 1)); }
       return sec;
     }
     var s = h("div", { cls: "stats" });
@@ -458,12 +468,12 @@
   }
 
   function conversationsCard(run, runIndex, tableId) {
-    var mf = run.kind === "multifaceted";
-    var sec = card(mf ? "Instances" : "Conversations", "conversations");
+    var mf = oneTurn(run), word = itemWord(run);
+    var sec = card(mf ? cap(word) + "s" : "Conversations", "conversations");
     var convs = run.conversations || [];
     var columns, rows;
     if (mf) {
-      columns = [{ title: "id" }, { title: "source" }, { title: "system message (stated preferences)" }, { title: "prompt" },
+      columns = [{ title: "id" }, { title: "source" }, { title: "profile (what the model was given)" }, { title: "prompt" },
         { title: "rubric scores", sortable: false }, { title: "score", num: true }, { title: "status" }];
       rows = convs.map(function (c) {
         var t = (c.turns || [])[0] || {};
@@ -484,7 +494,7 @@
           cells: [h("code", { text: c.id }), h("div", { cls: "persona-sum", text: summary(personaText(c), 150) }), heatRow(sc), fmt(mn, 2), String(invalid), statusBadge(c.status)] };
       });
     }
-    sec.appendChild(h("p", { cls: "note", text: convs.length + (mf ? " instances" : " conversations") + ". Click a header to sort, a row to read it. The mean is over the turns with a valid score; failed conversations count in no metric." }));
+    sec.appendChild(h("p", { cls: "note", text: convs.length + (mf ? " " + word + "s" : " conversations") + ". Click a header to sort, a row to read it. The mean is over the turns with a valid score; failed conversations count in no metric." }));
     sec.appendChild(sortableTable(columns, rows, function (id) { openConversation(runIndex, id); }, tableId || "conv-table"));
     return sec;
   }
@@ -545,10 +555,9 @@
 
   function personaPane(run, conv, audit) {
     var p = conv.persona || {};
-    var mf = run.kind === "multifaceted";
     var pane = h("aside", { cls: "persona-pane" });
-    if (mf) {
-      pane.appendChild(h("h3", { text: "System message (the stated preferences)" }));
+    if (p.personality === undefined) {  // an item without a persona's personality: what the model was given
+      pane.appendChild(h("h3", { text: cap(itemWord(run)) + ": what the model was given" }));
       pane.appendChild(h("p", { cls: "persona-profile", text: p.profile || "" }));
       if (p.source) pane.appendChild(kv("source", p.source));
     } else {
@@ -648,15 +657,20 @@
     return h("details", {}, h("summary", { text: "best-of-" + (b.n || list.length) + ": candidate " + b.chosen + " chosen by the reward model (" + (b.format || "?") + " format)" }), h("div", { cls: "scroll" }, t));
   }
 
-  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores", "best_of_n", "strategy"];
+  var KNOWN_TURN = ["user", "assistant", "score", "judge_raw", "judge_attempts", "judge_error", "judged", "judgements", "swap_judgements", "rubric_scores", "best_of_n", "strategy", "scores"];
 
   function turnBlock(run, conv, t, k, audit) {
-    var mf = run.kind === "multifaceted";
+    var mf = oneTurn(run);
     var box = h("div", { cls: "turn", "data-turn": k + 1 });
-    var head = h("div", { cls: "turn-head" }, h("strong", { text: mf ? "Instance" : "Turn " + (k + 1) }), scoreBadge(isNum(t.score) ? t.score : null));
+    var head = h("div", { cls: "turn-head" }, h("strong", { text: mf ? cap(itemWord(run)) : "Turn " + (k + 1) }), scoreBadge(isNum(t.score) ? t.score : null));
     if (t.judge_attempts > 1) head.appendChild(h("span", { cls: "badge", text: "judge re-asked " + (t.judge_attempts - 1) + "×" }));
     if (t.judge_error) head.appendChild(h("span", { cls: "badge failed", text: "judge error: " + t.judge_error }));
     if (t.judged === false) head.appendChild(h("span", { cls: "badge running", text: "not judged yet" }));
+    var named = Object.keys(t.scores || {});  // each scorer's verdict, by the scorer's name
+    if (named.length) head.appendChild(h("span", { cls: "badge scorers", text: named.map(function (n) {
+      var v = (t.scores[n] || {}).value;
+      return n + " " + (isNum(v) ? String(Math.round(v * 100) / 100) : "–");
+    }).join(" · ") }));
     box.appendChild(head);
     var at = null;
     if (audit && Array.isArray(audit.turns)) {
@@ -710,10 +724,10 @@
     (conv.turns || []).forEach(function (t, k) { turns.appendChild(turnBlock(run, conv, t, k, audit)); });
     if (!(conv.turns || []).length) turns.appendChild(h("p", { cls: "muted", text: "no turns recorded" }));
     var sc = turnScores(conv);
-    var what = run.kind === "multifaceted" ? " score " + fmt(mean(sc), 2) + " (mean of its rubric scores)" : " mean score " + fmt(mean(sc), 2) + " over " + sc.filter(isNum).length + " scored turn(s)";
+    var what = oneTurn(run) ? " score " + fmt(mean(sc), 2) : " mean score " + fmt(mean(sc), 2) + " over " + sc.filter(isNum).length + " scored turn(s)";
     var top = h("p", { cls: "note" }, statusBadge(conv.status), what + (DATA.runs.length > 1 ? " · run " + run.label : ""));
     setHash(runIndex, conv.id, false);
-    openDetail((run.kind === "multifaceted" ? "Instance " : "Conversation ") + conv.id, h("div", {}, top, h("div", { cls: "transcript" }, personaPane(run, conv, audit), turns)));
+    openDetail((oneTurn(run) ? cap(itemWord(run)) + " " : "Conversation ") + conv.id, h("div", {}, top, h("div", { cls: "transcript" }, personaPane(run, conv, audit), turns)));
   }
 
   // ---- several runs -----------------------------------------------------------------------------
@@ -831,15 +845,15 @@
 
   // Several runs: their headline figures in one table, each with its interval and n.
   function scoresTable() {
-    var mf = DATA.kind === "multifaceted";
+    var mf = DATA.runs.every(oneTurn);
     var sec = card("Scores per run", "scores");
-    var cols = mf ? ["run", "n", "score [95% CI]", "failed"] : ["run", "n", "AVG [95% CI]", "IR [95% CI]", "N-IR [95% CI]", "N-R² [95% CI]", "failed"];
+    var cols = mf ? ["run", "n", headline(DATA.runs[0]).label + " [95% CI]", "failed"] : ["run", "n", "AVG [95% CI]", "IR [95% CI]", "N-IR [95% CI]", "N-R² [95% CI]", "failed"];
     var t = h("table", { id: "scores-table" }, h("tr", {}, cols.map(function (c) { return h("th", { text: c }); })));
     DATA.runs.forEach(function (r, i) {
       var m = r.metrics || {}, ci = m.ci || {};
       var name = h("td", {}, h("span", { style: "display:inline-block;width:10px;height:10px;margin-right:5px;background:" + runColor(i) }), r.label);
       var cells = [name, h("td", { cls: "num", text: m.conversations === undefined ? "?" : m.conversations })];
-      if (mf) cells.push(h("td", { text: fmt(isNum(m.score) ? m.score : m.avg, 3) + " " + fmtCi(ci.avg, 3) }));
+      if (mf) cells.push(h("td", { text: fmt(headline(r).value, 3) + " " + fmtCi(headline(r).interval, 3) }));
       else cells.push(h("td", { text: fmt(m.avg, 3) + " " + fmtCi(ci.avg, 3) }), h("td", { text: signed(m.ir, 4) + " " + fmtCi(ci.ir, 4, true) }),
         h("td", { text: signed(m.n_ir, 4) + " " + fmtCi(ci.n_ir, 4, true) }), h("td", { text: fmt(m.n_r2, 4) + " " + fmtCi(ci.n_r2, 4) }));
       cells.push(h("td", { cls: "num", text: (r.failures || []).length }));
@@ -871,11 +885,11 @@
       var run = runs[0];
       main.appendChild(runInfo(run, false));
       main.appendChild(metricsCard(run, false));
-      if (run.kind !== "multifaceted") main.appendChild(curveCard());
+      if (!oneTurn(run)) main.appendChild(curveCard());
       sectionsCards(run, false).forEach(function (s) { main.appendChild(s); });
       main.appendChild(conversationsCard(run, 0));
     } else {
-      if (DATA.kind !== "multifaceted") main.appendChild(curveCard());
+      if (!DATA.runs.every(oneTurn)) main.appendChild(curveCard());
       main.appendChild(scoresTable());
       main.appendChild(comparisonCard());
       main.appendChild(matchedCard());
