@@ -18,7 +18,7 @@ from aloe_bench.errors import UserInputError
 from aloe_bench.log.records import RubricSample, RubricScore
 from aloe_bench.log.results import ConversationRecord, TurnRecord, load_run
 from aloe_bench.scorers.judge import parse_after_marker
-from aloe_bench.scorers.rubric import apply_grades, rubric_metrics
+from aloe_bench.scorers.rubric import RubricMetrics, apply_grades, rubric_metrics
 from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -359,7 +359,8 @@ def test_reask_reply_is_read_as_a_plain_score_answer(tmp_path):
     with FakeOpenAIServer(FakeBehaviour(judge_answers=[answer])) as server:
         code, run = fake_run(tmp_path, server, "--judge-reasks", "2")
     assert code == 0
-    assert run.metrics.al == [4.0] and run.metrics.rubrics["reasked"] == 8
+    rubric = RubricMetrics.of(run.metrics)  # the rubric scorer's figures, read as its record
+    assert run.metrics.al == [4.0] and rubric is not None and rubric.rubrics["reasked"] == 8
     for conv in run.conversations:
         for g in conv.turns[0].to_dict()["rubric_scores"]:
             (sample,) = g["samples"]
