@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
@@ -57,80 +58,132 @@ class Record:
             raise RunLogError(
                 f"{where or cls.__name__}: a JSON object was expected, got {type(data).__name__}"
             )
-        hints = _hints(cls)
+        plan = _plan(cls)
         values: dict[str, Json] = {}
-        known = set()
-        for f in fields(cls):
-            if f.name in ("extra", "given"):
-                continue
-            key = cls._KEYS.get(f.name, f.name)
-            known.add(key)
+        for name, key, reader, _, _ in plan.fields:
             if key in data:
-                values[f.name] = _read(hints[f.name], data[key], f"{where}.{key}" if where else key)
-        values["extra"] = {k: v for k, v in data.items() if k not in known}
+                value = data[key]
+                values[name] = value if reader is None else reader(value, f"{where}.{key}" if where else key)
+        values["extra"] = {k: v for k, v in data.items() if k not in plan.keys}
         values["given"] = tuple(data)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Json]:
         out: dict[str, Json] = {}
-        for f in fields(self):
-            if f.name in ("extra", "given"):
+        given = self.given
+        for name, key, _, optional, empty_omitted in _plan(type(self)).fields:
+            value = getattr(self, name)
+            if key not in given and ((value is None and optional) or (empty_omitted and not value)):
                 continue
-            key = self._KEYS.get(f.name, f.name)
-            value = getattr(self, f.name)
-            if key not in self.given and (
-                (value is None and f.name in self._OPTIONAL) or (not value and f.name in self._EMPTY_OMITTED)
-            ):
-                continue
-            out[key] = _write(value)
+            out[key] = value if type(value) in _PLAIN else _write(value)
         out.update(self.extra)
-        if self._ORDER and not self.given:
+        if self._ORDER and not given:
             out = {**{k: out[k] for k in self._ORDER if k in out}, **out}
-        if self.given:  # as it was read: its keys first in their order, then what was added since
-            out = {**{k: out[k] for k in self.given if k in out}, **out}
+        if given:  # as it was read: its keys first in their order, then what was added since
+            out = {**{k: out[k] for k in given if k in out}, **out}
         return out
 
 
-_HINTS: dict[type, dict[str, Json]] = {}
+# How a JSON value becomes a field's type (None: kept as it is), made once per type: a run log of
+# 100,000 turns is read and written field by field, so the type hints are not walked per value.
+_Reader = Callable[[Json, str], Json]
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def _hints(cls: type) -> dict[str, Json]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+@dataclass(frozen=True)
+class _Plan:
+    fields: tuple[
+        tuple[str, str, _Reader | None, bool, bool], ...
+    ]  # name, key, reader, optional, omitted if empty
+    keys: frozenset[str]
 
 
-def _read(tp: Json, value: Json, where: str) -> Json:
-    """`value` as type `tp`: records (also inside lists, dicts and `X | None`) are built and a
-    Literal is checked; any other value is kept as it is (the writers are this package's)."""
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type[Record]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        entries = tuple(
+            (
+                f.name,
+                cls._KEYS.get(f.name, f.name),
+                _reader(hints[f.name]),
+                f.name in cls._OPTIONAL,
+                f.name in cls._EMPTY_OMITTED,
+            )
+            for f in fields(cls)
+            if f.name not in ("extra", "given")
+        )
+        plan = _PLANS[cls] = _Plan(entries, frozenset(key for _, key, _, _, _ in entries))
+    return plan
+
+
+def _reader(tp: Json) -> _Reader | None:
+    """How a value becomes type `tp`: records (also inside lists, dicts and `X | None`) are built and
+    a Literal is checked; any other value is kept as it is (the writers are this package's)."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        if value is None:
-            return None
         options = [a for a in get_args(tp) if a is not type(None)]
         records = [a for a in options if isinstance(a, type) and issubclass(a, Record)]
-        if records and isinstance(value, dict):
-            return records[0].from_dict(value, where)
         containers = [a for a in options if get_origin(a) in (list, dict)]
-        if containers and isinstance(value, (list, dict)):
-            return _read(containers[0], value, where)
-        return value
+        record = records[0] if records else None
+        container = _reader(containers[0]) if containers else None
+        if record is None and container is None:
+            return None
+
+        def read_union(value: Json, where: str) -> Json:
+            if value is None:
+                return None
+            if record is not None and isinstance(value, dict):
+                return record.from_dict(value, where)
+            if container is not None and isinstance(value, (list, dict)):
+                return container(value, where)
+            return value
+
+        return read_union
     if origin is Literal:
-        if value not in get_args(tp):
-            raise RunLogError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(tp)))}")
-        return value
+        allowed = get_args(tp)
+
+        def read_literal(value: Json, where: str) -> Json:
+            if value not in allowed:
+                raise RunLogError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
+            return value
+
+        return read_literal
     if isinstance(tp, type) and issubclass(tp, Record):
-        return tp.from_dict(value, where)
-    if origin is list and isinstance(value, list):
-        (item,) = get_args(tp) or (Json,)
-        return [_read(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict and isinstance(value, dict):
-        _, item = get_args(tp) or (str, Json)
-        return {k: _read(item, v, f"{where}.{k}") for k, v in value.items()}
-    return value
+        return tp.from_dict
+    if origin is list:
+        (item_type,) = get_args(tp) or (Json,)
+        item = _reader(item_type)
+
+        def read_list(value: Json, where: str) -> Json:
+            if not isinstance(value, list):
+                return value
+            if item is None:
+                return list(value)
+            return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+        return read_list
+    if origin is dict:
+        _, value_type = get_args(tp) or (str, Json)
+        entry = _reader(value_type)
+
+        def read_dict(value: Json, where: str) -> Json:
+            if not isinstance(value, dict):
+                return value
+            if entry is None:
+                return dict(value)
+            return {k: entry(v, f"{where}.{k}") for k, v in value.items()}
+
+        return read_dict
+    return None
 
 
 def _write(value: Json) -> Json:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Record):
         return value.to_dict()
     if isinstance(value, list):
