@@ -66,3 +66,17 @@ def test_rejudge_refuses_what_is_not_a_run_and_the_run_itself(cli, tiny_hf_run, 
     assert code == 2 and "untouched" in err
     code, _, err = cli("judge", source, "--judge", "embedded", "--protocol", "nope")
     assert code == 2 and "unknown judge protocol" in err
+
+
+def test_a_run_whose_task_has_no_rejudge_is_refused_in_one_line(cli, tmp_path):
+    # `aloe-bench judge` asks the run's own task for its re-judge; Multifaceted defines none.
+    import shutil
+    from pathlib import Path
+
+    source = tmp_path / "mf"
+    shutil.copytree(Path(__file__).parent / "data" / "view_multifaceted_run", source)
+    before = _digest(source)
+    code, _, err = cli("judge", source, "--judge", "embedded", "--output", tmp_path / "out", "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is a Multifaceted run, whose task has no re-judge" in err
+    assert _digest(source) == before and not (tmp_path / "out").exists()

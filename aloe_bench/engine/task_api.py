@@ -164,6 +164,9 @@ class Task:
     # an item back from what `item.to_payload()` made (the lm-eval bridge carries items of a task
     # it does not know this way; ALOE's personas and Multifaceted's instances keep their own keys)
     item_from_payload: Callable[[dict[str, Any]], Any] | None = None
+    # the re-judge of one of its finished runs (`aloe-bench judge`): the engine's re-scoring run kind
+    # (engine/rescore.py) with the task's judges and scorer; None: its runs cannot be re-judged
+    rejudge: Callable[..., tuple[Path, RunResults]] | None = None
 
     @property
     def known_keys(self) -> frozenset[str]:

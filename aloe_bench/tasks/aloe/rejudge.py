@@ -1,4 +1,6 @@
-"""Judge a finished run again (another judge, another protocol) without regenerating anything.
+"""Judge a finished run again (another judge, another protocol) without regenerating anything: ALOE's
+use of the engine's re-scoring run kind (engine/rescore.py), which asks this module for the roles,
+the scorer and the header of the new run.
 
 The conversations are read from the run directory and scored by the judge stage alone; the results
 go to a new run directory (the original is never written), whose usage shows zero calls for the
@@ -13,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench import __version__
-from aloe_bench.engine.execute import run_task
 from aloe_bench.engine.recorder import utc_now
-from aloe_bench.engine.session import check_output_dir, config_hash, open_backends
-from aloe_bench.engine.task_api import Hooks, Scorer, TaskRun
+from aloe_bench.engine.rescore import ReplayTranscripts, rescore, transcripts_only
+from aloe_bench.engine.session import RunBackends, check_output_dir, config_hash
+from aloe_bench.engine.task_api import TaskRun
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.records import RunResults
-from aloe_bench.log.results import ConversationRecord, Run, TurnRecord, load_run
+from aloe_bench.log.results import ConversationRecord, Run, load_run
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
 from aloe_bench.models.backends import PRIORITY_BACKGROUND
 from aloe_bench.models.role_config import RoleConfig
@@ -47,13 +49,7 @@ def default_output(source: Path, judge: RoleConfig, protocol: str) -> Path:
 
 def _unjudged(conv: ConversationRecord) -> ConversationRecord:
     """The conversation with the old judge's verdicts removed (user and assistant turns kept)."""
-    turns = [
-        TurnRecord(user=t.user, assistant=t.assistant, rubric_scores=t.rubric_scores, extra=dict(t.extra))
-        for t in conv.turns
-    ]
-    return ConversationRecord(
-        id=conv.id, persona=conv.persona, turns=turns, status=conv.status, error=conv.error, meta=conv.meta
-    )
+    return transcripts_only(conv, keep=("rubric_scores",))
 
 
 def _header(
@@ -114,20 +110,6 @@ def _header(
     }
 
 
-class ReplayTranscripts:
-    """The re-judge's solver: nothing is generated; every answered turn goes to the scorer again."""
-
-    def __init__(self, hooks: Hooks, scorer: Scorer):
-        self.hooks, self.scorer = hooks, scorer
-
-    async def run(self, conversations: list[ConversationRecord]) -> None:
-        for conv in conversations:
-            for index, turn in enumerate(conv.turns):
-                if turn.assistant is not None:
-                    self.hooks.turn_done(conv, index)
-                    self.scorer.submit(conv, index)
-
-
 async def _rejudge_async(
     run: Run,
     out: Path,
@@ -142,10 +124,11 @@ async def _rejudge_async(
     batch: bool = False,
 ) -> RunResults:
     protocol = get_protocol(protocol_name)
-    async with open_backends(cache_setting) as run_engine:
+
+    def make_run(run_engine: RunBackends) -> TaskRun:
         names = judge_role_names(judges)
         backends: list[Any] = [run_engine.pool.get(j.spec, j.args) for j in judges]
-        closers = []
+        closers: list[Any] = []
         if batch:  # through the Batch API; batches.json in the new run directory makes it resumable
             from aloe_bench.models.batch import BatchBackend
 
@@ -188,7 +171,7 @@ async def _rejudge_async(
             turns_to_judge=sum(t.assistant is not None for c in conversations for t in c.turns),
         )
 
-        task_run = TaskRun(
+        return TaskRun(
             scorer_name=SCORER,
             header=header,
             conversations=conversations,
@@ -204,8 +187,8 @@ async def _rejudge_async(
             batch_roles=frozenset({"judge"} if batch else ()),
             closers=closers,
         )
-        results, _ = await run_task(task_run, out, progress_enabled=progress)
-        return results
+
+    return await rescore(out, cache_setting, make_run, progress=progress)
 
 
 def rejudge(
