@@ -80,3 +80,17 @@ def test_a_run_whose_task_has_no_rejudge_is_refused_in_one_line(cli, tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "is a Multifaceted run, whose task has no re-judge" in err
     assert _digest(source) == before and not (tmp_path / "out").exists()
+
+
+def test_a_run_whose_task_has_no_audit_is_refused_in_one_line(cli, tmp_path):
+    # `aloe-bench audit` asks the run's own task for its audit; Multifaceted has nothing to audit.
+    import shutil
+    from pathlib import Path
+
+    source = tmp_path / "mf"
+    shutil.copytree(Path(__file__).parent / "data" / "view_multifaceted_run", source)
+    before = _digest(source)
+    code, _, err = cli("audit", source)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is a Multifaceted run, whose task has nothing to audit" in err
+    assert _digest(source) == before

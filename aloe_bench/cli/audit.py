@@ -84,17 +84,22 @@ def audit_options(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from aloe_bench.engine.task_api import task_of_run
+    from aloe_bench.errors import UserInputError
     from aloe_bench.log.results import load_run
     from aloe_bench.reports.viewer import report_after_command
     from aloe_bench.scorers.audit.summary import audit_report, side_by_side
-    from aloe_bench.tasks.aloe.audit import audit_run
 
     options = audit_options(args)
     dirs = list(dict.fromkeys(str(Path(d).resolve()) for d in args.runs))
     for d in dirs:
         load_run(d)  # every run readable before any is rewritten
+        if task_of_run(d).audit is None:  # the run's own task audits it
+            raise UserInputError(f"{d} is a {task_of_run(d).title} run, whose task has nothing to audit")
     labels, audits, persona_sets = [], [], set()
     for d in args.runs if len(dirs) == len(args.runs) else dirs:
+        audit_run = task_of_run(d).audit
+        assert audit_run is not None  # checked above
         results = audit_run(d, options)
         report_after_command(Path(d))
         simulator = results.config.simulator.spec if results.config.simulator else None

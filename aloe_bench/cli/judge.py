@@ -61,19 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from aloe_bench.engine.task_api import get_task
+    from aloe_bench.engine.task_api import task_of_run
     from aloe_bench.engine.task_files import controls_setting
     from aloe_bench.errors import EXIT_FAILED_CONVERSATIONS, UserInputError
-    from aloe_bench.log.results import RESULTS_FILE, read_results_file
     from aloe_bench.reports.run_summary import summary_table
     from aloe_bench.reports.viewer import report_after_command
 
-    # The run's own task re-judges it (runs that record no kind are ALOE's, as the run log says).
-    results_path = Path(args.run_dir) / RESULTS_FILE
-    kind = read_results_file(results_path).config.kind if results_path.is_file() else None
-    task = get_task(kind or "aloe")
+    task = task_of_run(args.run_dir)  # the run's own task re-judges it
     if task.rejudge is None:
         raise UserInputError(
             f"{args.run_dir} is a {task.title} run, whose task has no re-judge; "

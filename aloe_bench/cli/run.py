@@ -185,7 +185,7 @@ def main(args: argparse.Namespace) -> int:
     loaded = load_task(args)
     task_name, _, task = loaded
     progress = False if args.no_progress else None
-    if args.audit and "audit" not in task.supports:
+    if args.audit and task.audit is None:  # the task audits its own runs, or has nothing to audit
         raise UserInputError(f"--audit is for ALOE tasks: a {task.title} run has no simulated user")
     for flag, given, option in (
         ("--dry-run", args.dry_run, "dry_run"),
@@ -213,10 +213,8 @@ def main(args: argparse.Namespace) -> int:
         _announce(task.plan(config, prepared.items))
     results = prepared.execute(progress=progress)
     out = prepared.out
-    if audit is not None:
-        from aloe_bench.tasks.aloe.audit import audit_run
-
-        results = audit_run(out, audit)
+    if audit is not None and task.audit is not None:  # `--audit` (refused above for a task without one)
+        results = task.audit(out, audit)
     print((task.summary or run_summary)(results, str(out)))
     report_after_command(out)
     failed = results.metrics.failed

@@ -167,6 +167,9 @@ class Task:
     # the re-judge of one of its finished runs (`aloe-bench judge`): the engine's re-scoring run kind
     # (engine/rescore.py) with the task's judges and scorer; None: its runs cannot be re-judged
     rejudge: Callable[..., tuple[Path, RunResults]] | None = None
+    # the audit of one of its finished runs (`aloe-bench audit`, `run --audit`): (run directory,
+    # options) -> the updated results; None: its runs have nothing to audit
+    audit: Callable[..., RunResults] | None = None
 
     @property
     def known_keys(self) -> frozenset[str]:
@@ -216,6 +219,19 @@ def get_task(kind: str, task_name: str | None = None) -> Task:
     if kind not in _REGISTERED:
         raise UserInputError(f"task {task_name}: module {kind} defines no task (a `TASK = Task(...)`)")
     return _REGISTERED[kind]
+
+
+def task_of_run(directory: str | Path) -> Task:
+    """The definition of the task that made the run in `directory`, as its results.json records it
+    (runs that record no kind are ALOE's, as the run log says); `aloe` when there is no results.json,
+    so that reading the run later says what is wrong with it."""
+    from aloe_bench.log.results import RESULTS_FILE, read_results_file
+
+    results = Path(directory) / RESULTS_FILE
+    if not results.is_file():
+        return get_task("aloe")
+    recorded = read_results_file(results).config
+    return get_task(recorded.kind or "aloe", recorded.task)
 
 
 def kinds() -> list[str]:

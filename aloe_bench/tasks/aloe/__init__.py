@@ -7,6 +7,7 @@ run.py the entry points; rejudge.py, audit.py and dry_run.py are the other run k
 from aloe_bench.datasets.personas import Persona
 from aloe_bench.engine.run_plan import plan_line
 from aloe_bench.engine.task_api import Task, register_task
+from aloe_bench.tasks.aloe.audit import audit_run
 from aloe_bench.tasks.aloe.rejudge import rejudge
 from aloe_bench.tasks.aloe.run import prepare_run
 from aloe_bench.tasks.aloe.setup import (
@@ -36,6 +37,7 @@ TASK = register_task(
         plan=plan_line,
         item_from_payload=Persona.from_payload,
         rejudge=rejudge,
+        audit=audit_run,
     )
 )
 
