@@ -76,7 +76,7 @@ def test_use_vllm_without_vllm_is_one_clear_line(tmp_path):
 
     if vllm_importable():
         pytest.skip("vLLM is installed here")
-    with pytest.raises(UserInputError, match=r"--use_vllm needs vLLM.*pip install 'trl\[vllm\]'"):
+    with pytest.raises(UserInputError, match=r"--use_vllm needs vLLM.*pip install -e '\.\[train,vllm\]'"):
         parse_rl(["--model", "embedded", "--output", str(tmp_path / "o"), "--use_vllm"])
 
 

@@ -172,7 +172,8 @@ def parse_rl(argv: list[str]) -> RLStage:
     if train.use_vllm and not vllm_importable():
         raise UserInputError(
             "--use_vllm needs vLLM, which is not installed here (it needs CUDA): on a GPU machine "
-            "`pip install 'trl[vllm]'`, or drop --use_vllm to generate with the trainer's own weights"
+            "`pip install -e '.[train,vllm]'` (docs/rl.md), or drop --use_vllm to generate with the "
+            "trainer's own weights"
         )
     n_rewards = 1 + script.profile_reward
     if train.reward_weights is not None and len(train.reward_weights) != n_rewards:
