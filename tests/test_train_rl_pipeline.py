@@ -1,10 +1,12 @@
-"""`aloe-train pipeline --recipe rl` end to end on CPU: training personas -> GRPO against the simulated
-user (the embedded model is the policy) -> base and RL checkpoint scored by aloe-bench on held-out
-personas -> the comparison; then the same command resumes without training or calling anything again.
+"""`aloe-train pipeline --recipe rl` end to end on CPU: training personas -> preference conversations
+-> SFT warm start -> GRPO against the simulated user from the SFT checkpoint (the embedded model is
+the policy) -> base, SFT and RL checkpoints scored by aloe-bench on held-out personas -> the
+comparison; then the same command resumes without training or calling anything again.
 
-The simulated user and the judge are the fake OpenAI server (real HTTP on 127.0.0.1) whose judge
-scores vary with the reply (`judge_by_content`): rewards differ inside a group, so GRPO has a
-gradient and the checkpoint's weights move.
+Every other role (simulated user, extractor, responders, judges) is the fake OpenAI server (real
+HTTP on 127.0.0.1): its one scripted answer reads as an extraction ("Profile: / Personality:") and as
+a preference ("B"), and its 1-5 judge scores vary with the reply (`judge_by_content`), so rewards
+differ inside a GRPO group, GRPO has a gradient and the checkpoint's weights move.
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ def _split_personas(tmp_path: Path) -> tuple[Path, Path]:
 
 def _argv(work: Path, server: FakeOpenAIServer, train: Path, held_out: Path) -> list[str]:
     return [str(a) for a in [
-        "pipeline", "--recipe", "rl", "--model", "embedded", "--output", work,
+        "pipeline", "--recipe", "rl", "--methods", "sft,rl", "--model", "embedded", "--output", work,
         "--generator", "openai/fake-model", "--generator-args", f"base_url={server.base_url}",
-        "--personas", train, "--turns", "2", "--max-new-tokens", "8",
+        "--personas", train, "--passes", "1", "--turns", "2", "--max-new-tokens", "8",
         "--eval-personas", held_out, "--eval-limit", "2", "--eval-turns", "1",
         "--cache", work / "calls.sqlite", "--seed", "1",
-        # forwarded to the RL stage (GRPOConfig), over the rlpa preset
+        # forwarded to the stages that know them (SFT and RL; GRPO's own to RL only), over the presets
         "--max_steps", "2", "--num_generations", "2", "--per_device_train_batch_size", "4",
         "--gradient_accumulation_steps", "1", "--max_completion_length", "8",
         "--learning_rate", "1e-4", "--lr_scheduler_type", "constant",
@@ -53,66 +55,70 @@ def _first_tensor(folder: Path, name: str = "model.layers.0.self_attn.q_proj.wei
         return f.get_tensor(name)
 
 
+def _eval_calls(work: Path) -> dict:
+    """Calls per role of each evaluation (a run's usage counts every invocation of it)."""
+    out = {}
+    for label in ("base", "sft", "rl"):
+        usage = json.loads((work / "eval" / label / "results.json").read_text())["usage"]
+        out[label] = {role: u["calls"] for role, u in usage.items()}
+    return out
+
+
 @pytest.mark.slow
 def test_rl_recipe_trains_scores_compares_and_resumes(tmp_path, capsys, embedded_checkpoint):
     from aloe_train.cli import main
 
     train, held_out = _split_personas(tmp_path)
     work = tmp_path / "work"
-    with FakeOpenAIServer(FakeBehaviour(judge_by_content=True)) as server:
+    answer = "B\nProfile: He bakes.\nPersonality: Calm."  # a choice and an extraction, in 8 words
+    with FakeOpenAIServer(FakeBehaviour(judge_by_content=True, model_answers=[answer])) as server:
         assert main(_argv(work, server, train, held_out)) == 0
         first = capsys.readouterr()
 
-        # the RL stage ran with the rlpa preset under the pipeline's settings and forwarded flags
+        # the warm start: SFT on the generated conversations, weights moved
+        sft = json.loads((work / "sft" / "aloe_train.json").read_text())
+        assert sft["train"]["steps"] == 2 and sft["data"]["trained_replies"] > 0
+        assert not (_first_tensor(work / "sft") == _first_tensor(embedded_checkpoint)).all(), "SFT: no change"
+        # RL from the SFT checkpoint: the rlpa preset under the pipeline's settings and forwarded flags
         record = json.loads((work / "rl" / "aloe_train.json").read_text())
         assert record["kind"] == "rl" and record["train"]["steps"] == 2
+        assert record["config"]["model"]["model_name_or_path"] == f"hf/{work / 'sft'}"
         assert record["config"]["grpo"]["num_generations"] == 2
         assert record["config"]["grpo"]["beta"] == 0.04  # from the rlpa preset, not overridden
         assert record["config"]["script"]["turns"] == 2
         assert record["personas"]["held_out"] == {"set": str(held_out), "checked": 2}  # the held-out file
         rollouts = (work / "rl" / "rollouts.jsonl").read_text().splitlines()
         assert len(rollouts) == 2 * 4  # 2 steps x (2 personas x 2 generations)
-        assert not (_first_tensor(work / "rl") == _first_tensor(embedded_checkpoint)).all(), (
-            "RL moved nothing"
-        )
+        assert not (_first_tensor(work / "rl") == _first_tensor(work / "sft")).all(), "RL: no change"
 
-        # base and RL checkpoint scored on the same held-out personas, compared with n
+        # base and both checkpoints scored on the same held-out personas, compared with n
         persona_sets = set()
-        for label, spec in (("base", "embedded"), ("rl", f"hf/{work / 'rl'}")):
+        for label, spec in (("base", "embedded"), ("sft", f"hf/{work / 'sft'}"), ("rl", f"hf/{work / 'rl'}")):
             results = json.loads((work / "eval" / label / "results.json").read_text())
             assert results["status"] == "complete" and results["config"]["model"]["spec"] == spec
             persona_sets.add(results["config"]["personas"]["sha256"])
         assert len(persona_sets) == 1
         with open(work / "comparison.csv") as f:
             table = {row["label"]: row for row in csv.DictReader(f)}
-        assert set(table) == {"base", "rl"}
-        assert table["rl"]["model"] == "hf/rl" and table["base"]["model"] == "embedded"
-        # each AVG with its interval and n; the RL row paired against the base on the same 2 personas
-        assert all(
-            int(row["conversations"]) == 2 and row["avg_lo"] and row["avg_hi"] for row in table.values()
-        )
-        assert float(table["rl"]["paired_n"]) == 2 and table["rl"]["paired_diff"] != ""
+        assert {label: row["model"] for label, row in table.items()} == {
+            "base": "embedded", "sft": "hf/sft", "rl": "hf/rl"
+        }  # fmt: skip
+        # each AVG with its interval and n; each checkpoint paired against the base on the same 2 personas
+        assert all(int(r["conversations"]) == 2 and r["avg_lo"] and r["avg_hi"] for r in table.values())
+        assert all(float(table[m]["paired_n"]) == 2 and table[m]["paired_diff"] != "" for m in ("sft", "rl"))
         assert "paired Δ" in first.out and "comparison.csv" in first.out
 
-        def usage() -> dict:  # calls per role of each evaluation (a run's usage counts every invocation)
-            return {
-                label: {
-                    role: u["calls"]
-                    for role, u in json.loads((work / "eval" / label / "results.json").read_text())[
-                        "usage"
-                    ].items()
-                }
-                for label in ("base", "rl")
-            }
-
-        calls_before, weights_before = usage(), (work / "rl" / "model.safetensors").stat().st_mtime_ns
+        calls_before, weights_before = (
+            _eval_calls(work),
+            (work / "rl" / "model.safetensors").stat().st_mtime_ns,
+        )
         requests_before = len(server.requests)
         assert main(_argv(work, server, train, held_out)) == 0
         again = capsys.readouterr()
-    assert "already holds this training" in again.err
+    assert again.err.count("already holds this training") == 2  # SFT and RL
     assert (work / "rl" / "model.safetensors").stat().st_mtime_ns == weights_before  # not retrained
     assert (work / "rl" / "rollouts.jsonl").read_text().splitlines() == rollouts
-    assert usage() == calls_before and len(server.requests) == requests_before  # nothing called again
+    assert _eval_calls(work) == calls_before and len(server.requests) == requests_before  # no new call
 
 
 def test_rl_recipe_refuses_held_out_personas_and_bad_methods(tmp_path, capsys):
