@@ -143,3 +143,70 @@ def test_policy_turns_generate_through_trls_vllm_engine(tmp_path, aloe_data_dir,
     assert len(logged) == 2
     assert all(e["sampling/sampling_logp_difference/mean"] < 1e-3 for e in logged), logged
     assert all(abs(e["sampling/importance_sampling_ratio/mean"] - 1) < 1e-2 for e in logged), logged
+
+
+class _Recorder:
+    """A policy that records what it is asked; `collective` as VLLMPolicyGenerator declares it."""
+
+    def __init__(self, collective: bool):
+        self.collective = collective
+        self.asked: list[list[list[int]]] = []
+
+    def __call__(self, id_lists):
+        from aloe_train.rl_rollout import Generated
+
+        self.asked.append(id_lists)
+        return Generated([[] for _ in id_lists], [[] for _ in id_lists])
+
+
+@pytest.mark.parametrize("collective", [True, False])
+def test_a_collective_policy_is_called_every_turn_even_when_every_conversation_ended(
+    collective, embedded_checkpoint
+):
+    """vLLM's server mode gathers every process's prompts in one call per turn: a process whose
+    conversations all ended (here the simulated user fails at once) must still make that call, or the
+    others wait forever. The torch policy has no such partner and is not called for nothing."""
+    import contextlib
+
+    from transformers import AutoTokenizer
+
+    from aloe_bench.engine.session import engine
+    from aloe_bench.models.backends import GenerationSettings
+    from aloe_bench.models.roles import Role
+    from aloe_bench.prompts import load_prompt
+    from aloe_bench.scorers.judge import get_protocol
+    from aloe_bench.testing.fake_openai import FakeBehaviour
+    from aloe_train.rl_rollout import ChatTokens, Conversation, ConversationRollout, LoopThread, RolloutRoles
+
+    tok = AutoTokenizer.from_pretrained(embedded_checkpoint)
+    loop, stack = LoopThread(), contextlib.AsyncExitStack()
+    failing = FakeBehaviour(fail_first=10**6, fail_status=400)  # every request refused, not retried
+    with FakeOpenAIServer(failing) as server:
+        api = {"base_url": server.base_url, "max_retries": "0"}
+
+        async def open_roles():
+            run_engine = await stack.enter_async_context(engine(""))
+            return Role("simulator", run_engine.pool.get("openai/fake-model", api), None)
+
+        try:
+            simulator = loop.run(open_roles())
+            roles = RolloutRoles(
+                simulator, simulator, load_prompt("simulator.yaml"), GenerationSettings(8),
+                get_protocol("aloe-v1"), GenerationSettings(8), simulator_retries=0,
+            )  # fmt: skip
+            policy = _Recorder(collective)
+            rollout = ConversationRollout(
+                roles, loop, ChatTokens(tok, "embedded"), policy, turns=3, seed=0,
+                profile=None,
+            )  # fmt: skip
+            convs = [
+                Conversation(f"persona:{i}", {"profile": "p", "personality": "q"}, f"c{i}") for i in range(2)
+            ]
+            rollout.run(convs)
+        finally:
+            loop.run(stack.aclose())
+            loop.close()
+    assert all(c.error is not None for c in convs)
+    assert policy.asked == ([[]] * 3 if collective else [])  # one (empty) call per turn, or none
+    # what TRL still gets: one masked-out token, its log-probability 0.0 (no advantage, no loss)
+    assert all(c.completion_ids and c.env_mask == [0] and c.logprobs == [0.0] for c in convs)
