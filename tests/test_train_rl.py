@@ -15,11 +15,18 @@ from conftest import read_run
 
 import aloe_bench.testing.rule_judge  # noqa: F401  (registers rule-word/WORD)
 from aloe_bench.errors import UserInputError
-from aloe_bench.testing.fake_openai import FakeOpenAIServer
+from aloe_bench.testing.fake_openai import FakeBehaviour, FakeOpenAIServer
 from aloe_train.rl import parse_rl, run_rl
 from aloe_train.rl_rollout import ChatTokens, Conversation
 
 WORD = "a"  # in ~40% of the 135M model's short replies at the start: a reward that varies inside a group
+# What the simulated user says every turn: short, so that the sequences GRPO trains on (and the CPU
+# time of every step) stay small; the rule judge reads only the replies.
+USER_SAYS = "What should I cook tonight?"
+
+
+def _server() -> FakeOpenAIServer:
+    return FakeOpenAIServer(FakeBehaviour(model_answers=[USER_SAYS]))
 
 
 def _argv(out, server, aloe_data_dir, *extra):
@@ -28,9 +35,9 @@ def _argv(out, server, aloe_data_dir, *extra):
         "--simulator", "openai/fake-model", "--simulator_args", f"base_url={server.base_url}",
         "--judge", f"rule-word/{WORD}",
         "--personas", "demo", "--limit", "2", "--data_dir", aloe_data_dir, "--turns", "2",
-        "--num_generations", "4", "--per_device_train_batch_size", "8",
-        "--max_completion_length", "16", "--temperature", "1.0",
-        "--learning_rate", "5e-5", "--lr_scheduler_type", "constant", "--seed", "1",
+        "--num_generations", "3", "--per_device_train_batch_size", "6",
+        "--max_completion_length", "12", "--temperature", "1.0",
+        "--learning_rate", "2e-4", "--lr_scheduler_type", "constant", "--seed", "1",
         "--cache", "", *extra,
     ]  # fmt: skip
 
@@ -38,17 +45,17 @@ def _argv(out, server, aloe_data_dir, *extra):
 @pytest.mark.slow
 def test_reward_rises_and_the_checkpoint_is_scored(cli, tmp_path, aloe_data_dir):
     out = tmp_path / "rl"
-    with FakeOpenAIServer() as server:
-        record = run_rl([str(a) for a in _argv(out, server, aloe_data_dir, "--max_steps", "8")])
+    with _server() as server:
+        record = run_rl([str(a) for a in _argv(out, server, aloe_data_dir, "--max_steps", "6")])
         rewards = [e["reward"] for e in record["log_history"] if "reward" in e]
-        assert len(rewards) == 8 and all(r is not None for r in rewards)
-        # each step: 2 personas x 4 conversations x 2 turns, every reply judged
-        assert record["usage"]["judge"]["calls"] == 8 * 8 * 2
-        first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+        assert len(rewards) == 6 and all(r is not None for r in rewards)
+        # each step: 2 personas x 3 conversations x 2 turns, every reply judged
+        assert record["usage"]["judge"]["calls"] == 6 * 6 * 2
+        first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3  # steps 1-3 against steps 4-6
         assert last > first + 0.3, rewards
 
         lines = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
-        assert len(lines) == 8 * 8 and {x["step"] for x in lines} == set(range(8))
+        assert len(lines) == 6 * 6 and {x["step"] for x in lines} == set(range(6))
         for line in lines:
             assert [t["score"] for t in line["turns"]] == [
                 aloe_bench.testing.rule_judge.word_score(t["assistant"], WORD) for t in line["turns"]
@@ -57,7 +64,7 @@ def test_reward_rises_and_the_checkpoint_is_scored(cli, tmp_path, aloe_data_dir)
         code, stdout, err = cli(
             "run", "--model", f"hf/{out}", "--simulator", "openai/fake-model", "--simulator-base-url",
             server.base_url, "--judge", "openai/fake-model", "--judge-base-url", server.base_url,
-            "--personas", "demo", "--limit", "2", "--turns", "2", "--max-new-tokens", "16",
+            "--personas", "demo", "--limit", "2", "--turns", "2", "--max-new-tokens", "8",
             "--no-progress", "--output", tmp_path / "eval", "--cache", tmp_path / "eval.sqlite",
         )  # fmt: skip
         assert code == 0, stdout + err
@@ -134,7 +141,7 @@ def test_lora_and_profile_reward_through_the_cli(tmp_path, aloe_data_dir, capsys
     from aloe_train.cli import main
 
     out = tmp_path / "rl"
-    with FakeOpenAIServer() as server:
+    with _server() as server:
         argv = _argv(out, server, aloe_data_dir, "--max_steps", "1", "--use_peft", "--lora_r", "4",
                      "--profile_reward", "--reward_weights", "1.0", "0.5")  # fmt: skip
         assert main(["rl", *map(str, argv)]) == 0
@@ -163,7 +170,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, aloe_data_dir):
     import time
 
     out = tmp_path / "rl"
-    with FakeOpenAIServer() as server:
+    with _server() as server:
         # the rule judge registers itself on import; the child process imports it first
         entry = "import sys, aloe_bench.testing.rule_judge; from aloe_train.cli import main; sys.exit(main())"
         argv = [sys.executable, "-c", entry, "rl", *map(str, _argv(out, server, aloe_data_dir)),

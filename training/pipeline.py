@@ -4,6 +4,8 @@ same instances with the same judge, and compare them (paired table, HTML report)
 `--recipe aloe` (SPEC 1.4-1.5): personas -> conversations -> SFT and/or DPO -> aloe-bench -> comparison.
 `--recipe janus` (SPEC 2.3): SFT on Multifaceted rows -> DPO and/or ORPO from the SFT checkpoint
 (-> a reward model, optionally two-stage) -> Multifaceted Bench on base, SFT, DPO/ORPO -> comparison.
+`--recipe rl` (docs/rl.md): personas -> [conversations -> SFT warm start ->] online RL against the
+simulated user (`aloe-train rl`) -> aloe-bench on held-out personas -> comparison (pipeline_rl.py).
 
 Training stages are composed, not repeated: each gets the recipe's preset (`--preset aloe|janus`), an
 optional stage file (`--sft-config FILE.yaml`, ...), and every other flag of the pipeline's command
@@ -13,9 +15,9 @@ Every stage writes into one work folder and resumes on its own (pool meta, call 
 checkpoints are kept), so re-running the same command continues where it stopped.
     OUT/personas/{profiles,personalities}.jsonl   (with --grow)
     OUT/conversations.jsonl
-    OUT/{sft,dpo,orpo,rm}/                         trained checkpoints (a finished one is never redone;
+    OUT/{sft,dpo,orpo,rm,rl}/                      trained checkpoints (a finished one is never redone;
                                                    an interrupted one resumes from its last checkpoint)
-    OUT/eval/{base,sft,dpo,orpo}/                  aloe-bench run directories
+    OUT/eval/{base,sft,dpo,orpo,rl}/               aloe-bench run directories
     OUT/comparison.{csv,html}                      the table printed at the end
 """
 
@@ -36,10 +38,18 @@ from aloe_train import personas as personas_mod
 from aloe_train import train as train_mod
 from aloe_train.report import comparison_board, format_board
 
-RECIPES = ("aloe", "janus")
-METHODS = {"aloe": ("sft", "dpo"), "janus": ("sft", "dpo", "orpo", "rm")}
-DEFAULT_METHODS = {"aloe": "sft,dpo", "janus": "sft,dpo,orpo"}
-STAGE_FILES = {"sft": "sft_config", "dpo": "dpo_config", "orpo": "orpo_config", "rm": "rm_config"}
+RECIPES = ("aloe", "janus", "rl")
+METHODS = {"aloe": ("sft", "dpo"), "janus": ("sft", "dpo", "orpo", "rm"), "rl": ("sft", "rl")}
+DEFAULT_METHODS = {"aloe": "sft,dpo", "janus": "sft,dpo,orpo", "rl": "rl"}
+STAGE_FILES = {
+    "sft": "sft_config",
+    "dpo": "dpo_config",
+    "orpo": "orpo_config",
+    "rm": "rm_config",
+    "rl": "rl_config",
+}
+# a stage's preset: the recipe's, except the RL recipe's stages (its SFT warm start trains as ALOE's)
+STAGE_PRESETS = {("rl", "rl"): "rlpa", ("rl", "sft"): "aloe"}
 
 
 @dataclass
@@ -57,13 +67,17 @@ class PipelineConfig:
     )
     recipe: str = field(
         default="aloe",
-        metadata={"help": "aloe (SPEC 1.4-1.5) or janus (SPEC 2.3)", "choices": list(RECIPES)},
+        metadata={
+            "help": "aloe (SPEC 1.4-1.5), janus (SPEC 2.3) or rl (online RL against the simulated user)",
+            "choices": list(RECIPES),
+        },
     )
     methods: str | None = field(
         default=None,
         metadata={
             "help": "what to train: aloe: sft,dpo (default) from the base; janus: sft,dpo,orpo (default) "
-            "and rm: DPO, ORPO and the reward model start from the SFT checkpoint (as the release)",
+            "and rm: DPO, ORPO and the reward model start from the SFT checkpoint (as the release); "
+            "rl: rl (default), or sft,rl to start RL from an SFT warm start",
             "metavar": "LIST",
         },
     )
@@ -121,6 +135,10 @@ class PipelineConfig:
     rm_config: str | None = field(
         default=None, metadata={"help": "YAML of TRL settings for the reward model", "metavar": "FILE"}
     )
+    rl_config: str | None = field(
+        default=None,
+        metadata={"help": "rl: YAML of aloe-train rl settings (GRPOConfig and its own)", "metavar": "FILE"},
+    )
     train_args: list[str] = field(default_factory=list, metadata={"cli": False})
     generator: str = field(
         default="embedded",
@@ -154,8 +172,11 @@ class PipelineConfig:
         metadata={"help": "similarity model for growth: auto, st/<model>, minilm, tfidf", "metavar": "NAME"},
     )
     passes: int = field(default=10, metadata={"help": "conversations per training persona/profile"})
-    limit: int | None = field(default=None, metadata={"help": "at most this many training conversations"})
-    turns: int = field(default=10, metadata={"help": "turns per training conversation"})
+    limit: int | None = field(
+        default=None,
+        metadata={"help": "at most this many training conversations (rl: the first N training personas)"},
+    )
+    turns: int = field(default=10, metadata={"help": "turns per training conversation (rl: per rollout)"})
     max_new_tokens: int | None = field(
         default=None,
         metadata={
@@ -224,6 +245,10 @@ class PipelineConfig:
                 raise UserInputError("--bon-n cannot be negative")
             if self.bon_n and "sft" not in methods:  # checked before any training: no work lost at the end
                 raise UserInputError("--bon-n samples the SFT model: add sft to --methods")
+        if self.recipe == "rl":
+            from aloe_train.pipeline_rl import validate_rl
+
+            validate_rl(self, methods)
 
     def method_list(self) -> list[str]:
         text = self.methods if self.methods is not None else DEFAULT_METHODS.get(self.recipe, "")
@@ -280,13 +305,17 @@ def _groups(argv: list[str]) -> list[list[str]]:
 def _known_flags(kind: str) -> set[str]:
     from aloe_train.args import known_flags, make_parser
 
+    if kind == "rl":
+        from aloe_train.rl import make_parser as rl_parser
+
+        return known_flags(rl_parser()) - {"--config"}
     return known_flags(make_parser(kind)) - {"--config"}  # the pipeline's stage files are its own flags
 
 
 def unknown_train_flag(argv: list[str]) -> tuple[str | None, set[str]]:
     """The pipeline hands its unknown flags to the training stages: the first one no trainer knows
     (an error, not silently dropped; the CLI names the closest real flag), and every flag they know."""
-    known = set().union(*(_known_flags(k) for k in ("sft", "dpo", "orpo", "rm")))
+    known = set().union(*(_known_flags(k) for k in ("sft", "dpo", "orpo", "rm", "rl")))
     for group in _groups(argv):
         flag = group[0].split("=", 1)[0]
         if not flag.startswith("--") or flag not in known:
@@ -300,8 +329,9 @@ def stage_argv(config: PipelineConfig, method: str, settings: list[str]) -> list
     known = _known_flags(method)
     forwarded = [a for g in _groups(config.train_args) if g[0].split("=", 1)[0] in known for a in g]
     stage_file = getattr(config, STAGE_FILES[method])
+    preset = STAGE_PRESETS.get((config.recipe, method), config.recipe)
     return [
-        "--preset", config.recipe, *(["--config", stage_file] if stage_file else []),
+        "--preset", preset, *(["--config", stage_file] if stage_file else []),
         "--seed", str(config.seed), *settings, *forwarded,
     ]  # fmt: skip
 
@@ -462,9 +492,8 @@ def _run_janus(
     return checkpoints, runs
 
 
-def _run_aloe(
-    config: PipelineConfig, work: Path, methods: list[str]
-) -> tuple[dict[str, Path], dict[str, Path]]:
+def _generate_conversations(config: PipelineConfig, work: Path) -> Path:
+    """ALOE's preference conversations for SFT/DPO (resumes: finished conversations are kept)."""
     conversations = work / "conversations.jsonl"
     conv_config = conv_mod.ConversationConfig(
         output=str(conversations),
@@ -489,7 +518,13 @@ def _run_aloe(
     _log(conv_mod.summary(meta, str(conversations)))
     if not meta["complete"]:
         raise UserInputError(f"no complete training conversation (failures in {conversations}.meta.json)")
+    return conversations
 
+
+def _run_aloe(
+    config: PipelineConfig, work: Path, methods: list[str]
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    conversations = _generate_conversations(config, work)
     base = required(config.model, "--model")
     checkpoints = {
         m: _train(config, work, m, ["--model", base, "--data", str(conversations)]) for m in methods
@@ -508,6 +543,10 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     write_json_atomic(work / "pipeline.json", {"config": asdict(config), "status": "running"})
     if config.recipe == "janus":
         checkpoints, runs = _run_janus(config, work, methods)
+    elif config.recipe == "rl":
+        from aloe_train.pipeline_rl import run_rl_recipe
+
+        checkpoints, runs = run_rl_recipe(config, work, methods)
     else:
         checkpoints, runs = _run_aloe(config, work, methods)
     board = comparison_board(runs)

@@ -169,10 +169,11 @@ def parse_rl(argv: list[str]) -> RLStage:
         raise UserInputError(f"--turns must be at least 1 (got {script.turns})")
     if train.bf16 and train.use_cpu:
         raise UserInputError("--bf16 needs a GPU; on CPU training runs in float32 (drop --bf16)")
-    if train.use_vllm:
+    if train.use_vllm and not vllm_importable():
         raise UserInputError(
-            "--use_vllm is not supported by aloe-train rl yet: its multi-turn rollout generates with the "
-            "trainer's own weights (drop --use_vllm; see docs/rl.md)"
+            "--use_vllm needs vLLM, which is not installed here (it needs CUDA): on a GPU machine "
+            "`pip install -e '.[train,vllm]'` (docs/rl.md), or drop --use_vllm to generate with the "
+            "trainer's own weights"
         )
     n_rewards = 1 + script.profile_reward
     if train.reward_weights is not None and len(train.reward_weights) != n_rewards:
@@ -181,6 +182,26 @@ def parse_rl(argv: list[str]) -> RLStage:
             f"({'aloe, profile' if script.profile_reward else 'aloe'})"
         )
     return RLStage(script, train, model)
+
+
+def vllm_importable() -> bool:
+    """vLLM is optional (CUDA only): `--use_vllm` checks for it before anything is loaded."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def training_hash(stage: RLStage, personas: dict[str, Any]) -> str:
+    """What determines the trained checkpoint: re-running the same training finds it finished."""
+    from aloe_bench.engine.session import config_hash
+    from aloe_train.train import NOT_HASHED
+
+    record = stage.record()
+    script = {k: v for k, v in record["script"].items() if k not in ("overwrite", "preset")}
+    train = {k: v for k, v in record["grpo"].items() if k not in NOT_HASHED}
+    return config_hash(
+        {"kind": "rl", "script": script, "grpo": train, "model": record["model"], "personas": personas}
+    )
 
 
 # -- personas ---------------------------------------------------------------------------------------
@@ -226,18 +247,26 @@ def training_personas(script: RLScriptArguments, seed: int) -> tuple[list[dict[s
 
 
 # -- the run ----------------------------------------------------------------------------------------
-def _check_output(out: Path, overwrite: bool) -> None:
-    """An empty folder, or the rollouts of an unfinished run of it (which is resumed)."""
+def _check_output(out: Path, overwrite: bool, digest: str | None = None) -> bool:
+    """An empty folder, or the rollouts of an unfinished run of it (which is resumed): False; the
+    finished checkpoint of this very training (`digest`): True, nothing to do."""
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--output {out} is a file; pass a folder for the checkpoint")
     if overwrite or not out.exists():
-        return
+        return False
     if (out / RECORD_FILE).is_file():
+        try:
+            finished = json.loads((out / RECORD_FILE).read_text()).get("config_hash")
+        except (OSError, json.JSONDecodeError):
+            finished = None
+        if digest is not None and finished == digest:
+            return True
         raise UserInputError(
-            f"{out} already holds a finished checkpoint; pass --overwrite or another --output"
+            f"{out} already holds a finished checkpoint of another training; pass --overwrite or another --output"
         )
     if any(child.name != ROLLOUTS_FILE for child in out.iterdir()):
         raise UserInputError(f"{out} is not empty; pass --overwrite or another --output")
+    return False
 
 
 def latest_checkpoint(work_dir: Path) -> Path | None:
@@ -270,8 +299,11 @@ def train_rl(stage: RLStage) -> dict[str, Any]:
 
     script, train = stage.script, stage.train
     out = Path(train.output_dir).expanduser()
-    _check_output(out, script.overwrite)
-    personas, source = training_personas(script, train.seed)
+    personas, source = training_personas(script, train.seed)  # bad personas fail before any model loads
+    digest = training_hash(stage, source)
+    if _check_output(out, script.overwrite, digest):
+        print(f"aloe-train rl: {out} already holds this training; nothing to do", file=sys.stderr)
+        return dict(json.loads((out / RECORD_FILE).read_text()))
     started = time.perf_counter()
     work_dir = out.parent / f".{out.name}.trainer"
     train.output_dir = str(work_dir)  # TRL's own files beside the checkpoint, not in it
@@ -289,6 +321,7 @@ def train_rl(stage: RLStage) -> dict[str, Any]:
         trainer, tok, result, usage = build_and_train(stage, personas, out, resume)
         record = {
             "kind": "rl",
+            "config_hash": digest,
             "output": str(out),
             "config": {**stage.record(), "output_dir": str(out)},
             "personas": source,

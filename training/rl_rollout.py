@@ -7,10 +7,12 @@ then the template's glue and the user's next message (environment, mask 0, passe
 `env_mask`), then the next reply, and so on. Each reply is generated from exactly these tokens, so
 the log-probabilities TRL recomputes are those of what was sampled.
 
-The policy generates on the trainer's own weights (all conversations of a turn in one batch); the
-simulated user and the judge are the benchmark's roles (any backend spec) behind one call cache, on an
-event loop of their own: all conversations' simulator calls go out together, and each reply's judge
-call starts as soon as the reply exists, overlapping the next turn.
+The policy generates on the trainer's own weights (all conversations of a turn in one batch), or
+through TRL's vLLM engine with `--use_vllm` (rl_trainer.VLLMPolicyGenerator: the sampled tokens'
+log-probabilities come back with them, for TRL's importance-sampling correction); the simulated user
+and the judge are the benchmark's roles (any backend spec) behind one call cache, on an event loop of
+their own: all conversations' simulator calls go out together, and each reply's judge call starts as
+soon as the reply exists, overlapping the next turn.
 """
 
 from __future__ import annotations
@@ -32,6 +34,23 @@ from aloe_bench.seeds import request_seed
 from aloe_bench.solvers.rollout import simulated_user_message
 
 T = TypeVar("T")
+
+
+@dataclass
+class Generated:
+    """One policy turn: the generated ids of each sequence, and (from vLLM) each sampled token's
+    log-probability under the sampler; None when the generator does not report them."""
+
+    ids: list[list[int]]
+    logprobs: list[list[float | None]] | None = None
+
+
+# The policy: id lists (each sequence so far) -> generated ids, or `Generated` with log-probabilities.
+Policy = Callable[[list[list[int]]], "list[list[int]] | Generated"]
+
+
+def as_generated(result: list[list[int]] | Generated) -> Generated:
+    return result if isinstance(result, Generated) else Generated(result)
 
 
 class LoopThread:
@@ -80,15 +99,27 @@ class Conversation:
     prompt_ids: list[int] = field(default_factory=list)
     completion_ids: list[int] = field(default_factory=list)
     env_mask: list[int] = field(default_factory=list)
+    # the sampler's log-probability of each completion token (0.0 for environment tokens, which the
+    # env_mask keeps out of the loss); None once any reply came without them
+    logprobs: list[float | None] | None = field(default_factory=list)
     rendered: str = ""  # the chat template's text of prompt_ids + completion_ids
     error: str | None = None
     profile_statement: str | None = None  # with the profile reward: what the policy said it learned
     profile_score: int | None = None
     profile_judge_raw: str | None = None
 
-    def extend(self, ids: Sequence[int], trained: bool) -> None:
+    def extend(
+        self, ids: Sequence[int], trained: bool, logprobs: Sequence[float | None] | None = None
+    ) -> None:
         self.completion_ids.extend(ids)
         self.env_mask.extend([1 if trained else 0] * len(ids))
+        if self.logprobs is not None:
+            if not trained:
+                self.logprobs.extend([0.0] * len(ids))
+            elif logprobs is not None and len(logprobs) == len(ids):
+                self.logprobs.extend(logprobs)
+            else:
+                self.logprobs = None
 
     def turn_scores(self) -> list[float | None]:
         return [t.get("score") for t in self.turns]
@@ -129,9 +160,11 @@ class ChatTokens:
         conv.rendered = self.render(conv.messages)
         conv.prompt_ids = self.ids(conv.rendered)
 
-    def reply(self, conv: Conversation, generated: list[int]) -> str:
+    def reply(
+        self, conv: Conversation, generated: list[int], logprobs: list[float | None] | None = None
+    ) -> str:
         """Append the policy's generated ids; return the reply text (what the others see)."""
-        conv.extend(generated, trained=True)
+        conv.extend(generated, trained=True, logprobs=logprobs)
         text = self.tok.decode(generated, skip_special_tokens=True)
         conv.rendered += text
         conv.messages.append({"role": "assistant", "content": text})
@@ -160,15 +193,18 @@ class ChatTokens:
 
 
 class ConversationRollout:
-    """K turns of every conversation in lockstep; `generate(id lists) -> generated id lists` is the
-    policy (the trainer's weights), the roles are the benchmark's."""
+    """K turns of every conversation in lockstep; `generate(id lists) -> generated id lists` (or
+    `Generated`) is the policy (the trainer's weights, or TRL's vLLM engine), the roles are the
+    benchmark's. A generator with `collective = True` (vLLM: a collective call across processes in
+    server mode and tensor-parallel colocate) is called at every turn even with nothing to generate,
+    so that every process makes the same calls."""
 
     def __init__(
         self,
         roles: RolloutRoles,
         loop: LoopThread,
         chat: ChatTokens,
-        generate: Callable[[list[list[int]]], list[list[int]]],
+        generate: Policy,
         *,
         turns: int,
         seed: int,
@@ -179,6 +215,7 @@ class ConversationRollout:
         self.loop = loop
         self.chat = chat
         self.generate = generate
+        self.collective = bool(getattr(generate, "collective", False))
         self.turns = turns
         self.seed = seed
         self.profile = profile  # RLPA's profile reward: the question and its judge prompt
@@ -238,19 +275,24 @@ class ConversationRollout:
         asked = [c for c in convs if c.error is None and c.turns]
         for conv in asked:
             self.chat.next_user(conv, self.profile.text("question"))
-        generated = self.generate([c.prompt_ids + c.completion_ids for c in asked]) if asked else []
-        for conv, ids in zip(asked, generated, strict=True):
-            conv.extend(ids, trained=True)
+        generated = self._policy(asked)
+        for i, (conv, ids) in enumerate(zip(asked, generated.ids, strict=True)):
+            conv.extend(ids, trained=True, logprobs=generated.logprobs[i] if generated.logprobs else None)
             conv.profile_statement = self.chat.tok.decode(ids, skip_special_tokens=True)
             judging.append(self.loop.submit(self._judge_profile(conv)))
+
+    def _policy(self, speaking: list[Conversation]) -> Generated:
+        if not speaking and not self.collective:
+            return Generated([], [])
+        return as_generated(self.generate([c.prompt_ids + c.completion_ids for c in speaking]))
 
     def run(self, convs: list[Conversation]) -> None:
         judging: list[Future[None]] = []
         for k in range(1, self.turns + 1):
             live = [c for c in convs if c.error is None]
-            if not live:
+            if not live and not self.collective:
                 break
-            users = self.loop.run(self._users(live, k))
+            users = self.loop.run(self._users(live, k)) if live else []
             speaking = []
             for conv, user in zip(live, users, strict=True):
                 if user is None:
@@ -261,11 +303,12 @@ class ConversationRollout:
                     self.chat.next_user(conv, user)
                 conv.turns.append({"user": user, "assistant": None})
                 speaking.append(conv)
-            if not speaking:
+            if not speaking and not self.collective:
                 break
-            generated = self.generate([c.prompt_ids + c.completion_ids for c in speaking])
-            for conv, ids in zip(speaking, generated, strict=True):
-                conv.turns[-1]["assistant"] = self.chat.reply(conv, ids)
+            generated = self._policy(speaking)
+            for i, (conv, ids) in enumerate(zip(speaking, generated.ids, strict=True)):
+                logprobs = generated.logprobs[i] if generated.logprobs is not None else None
+                conv.turns[-1]["assistant"] = self.chat.reply(conv, ids, logprobs)
                 # judged while the next turn is generated
                 judging.append(self.loop.submit(self._judge(conv, len(conv.turns) - 1)))
                 if not self.overlap_judging:

@@ -13,7 +13,15 @@ from aloe_bench.models.backends import GenerationSettings, parse_args
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import load_prompt
 from aloe_bench.scorers.judge import get_protocol
-from aloe_train.rl_rollout import ChatTokens, Conversation, ConversationRollout, LoopThread, RolloutRoles
+from aloe_train.rl_rollout import (
+    ChatTokens,
+    Conversation,
+    ConversationRollout,
+    Generated,
+    LoopThread,
+    Policy,
+    RolloutRoles,
+)
 
 PERSONA_PREFIX = "persona:"
 
@@ -76,6 +84,46 @@ class PolicyGenerator:
             cut = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
             out.append(row[:cut])
         return out
+
+
+class VLLMPolicyGenerator:
+    """Policy turns through TRL's vLLM engine (`--use_vllm`, `--vllm_mode colocate|server`).
+
+    TRL builds the engine (`trainer.vllm_generation`, a `trl.generation.vllm_generation.VLLMGeneration`)
+    with GRPOConfig's sampling settings and `max_completion_length` (here: per reply), and pushes the
+    trainer's weights into it before it calls `rollout_func`, once per step; each turn of the rollout
+    is then one `generate()` call on the conversations' ids so far, with one sample each (the group's
+    conversations already differ after their first reply). vLLM reports each sampled token's
+    log-probability, which goes back to TRL as the rollout's `logprobs` for its importance-sampling
+    correction (`vllm_importance_sampling_correction`, on by default): vLLM's sampler and the
+    trainer's forward pass differ slightly, and TRL reweights the loss by their ratio.
+
+    `collective`: in server mode (and colocate with tensor parallelism) `generate()` gathers the
+    prompts of every process, so every process must call it every turn, even with nothing to ask.
+    """
+
+    collective = True
+
+    def __init__(self, trainer: Any):
+        self.trainer = trainer
+
+    def __call__(self, id_lists: list[list[int]]) -> Generated:
+        if not id_lists and self.trainer.accelerator.num_processes == 1:
+            return Generated([], [])  # nobody else waits on this call
+        _, completion_ids, logprobs, _ = self.trainer.vllm_generation.generate(
+            prompts=id_lists, images=None, num_generations=1
+        )
+        # per token, vLLM's top-k log-probabilities with the sampled token first (TRL asks for k=0:
+        # the sampled one only); TRL keeps lp[0] the same way in _generate_single_turn
+        sampled = None if logprobs is None else [[lp[0] for lp in row] for row in logprobs]
+        return Generated([list(ids) for ids in completion_ids], sampled)
+
+
+def policy_for(trainer: Any, tok: Any) -> Policy:
+    """vLLM when the run turned it on (`--use_vllm`), else the trainer's own weights."""
+    return (
+        VLLMPolicyGenerator(trainer) if getattr(trainer, "use_vllm", False) else PolicyGenerator(trainer, tok)
+    )
 
 
 def _load(stage: Any) -> tuple[str, Any, Any]:
@@ -159,7 +207,7 @@ def build_and_train(stage: Any, personas: list[dict[str, str]], out: Path, resum
                         roles,
                         loop,
                         ChatTokens(tok, stage.model.model_name_or_path),
-                        PolicyGenerator(trainer, tok),
+                        policy_for(trainer, tok),
                         turns=script.turns,
                         seed=args.seed,
                         profile=_profile_step(script),
@@ -178,7 +226,11 @@ def build_and_train(stage: Any, personas: list[dict[str, str]], out: Path, resum
                 return {
                     "prompt_ids": [c.prompt_ids for c in convs],
                     "completion_ids": [c.completion_ids for c in convs],
-                    "logprobs": None,
+                    # the sampler's per-token log-probabilities (vLLM), for TRL's importance sampling;
+                    # None on the torch path, whose samples come from the weights TRL trains
+                    "logprobs": [c.logprobs for c in convs]
+                    if convs and all(c.logprobs is not None for c in convs)
+                    else None,
                     "env_mask": [c.env_mask for c in convs],
                     "turn_scores": [c.turn_scores() for c in convs],
                     "profile_score": [c.profile_score for c in convs],
