@@ -295,8 +295,13 @@ class HFBackend(BatchingBackend):
 
 
 def _eos_ids(model: Any, tok: Any) -> list[int]:
+    return _eos_ids_of(model.generation_config, tok)
+
+
+def _eos_ids_of(generation_config: Any, tok: Any) -> list[int]:
+    """The end-of-turn tokens: the generation config's and the tokenizer's."""
     ids: set[int] = set()
-    eos = model.generation_config.eos_token_id
+    eos = generation_config.eos_token_id
     if eos is not None:
         ids.update(eos if isinstance(eos, list) else [eos])
     if tok.eos_token_id is not None:
