@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CANDIDATES = {
     "torch": "transformers fp32 as the embedded backend ran before (hf/ path: prefix reuse, batching)",
@@ -290,6 +291,19 @@ def fp32_peak_gflops(seconds: float = 3.0) -> float:
     return 2 * 1024**3 * n / (time.perf_counter() - start) / 1e9
 
 
+def _wait(proc: subprocess.Popen, timeout: float) -> tuple[int | None, Any]:
+    """The child's exit status and its own resource usage (peak memory), or None past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        time.sleep(0.2)
+    proc.kill()
+    os.wait4(proc.pid, 0)
+    return None, None
+
+
 def installed_mb(packages: list[str]) -> float | None:
     from importlib import metadata
 
@@ -348,6 +362,7 @@ def main() -> None:
     p.add_argument("--simulator-tokens", type=int, default=64)
     p.add_argument("--judge-tokens", type=int, default=16)
     p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--timeout", type=float, default=900, help="seconds a candidate may take")
     p.add_argument("--install-cost", action="store_true", help="also time building each candidate's wheel")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--workload", help=argparse.SUPPRESS)
@@ -374,9 +389,14 @@ def main() -> None:
         for name in names:
             out, log = Path(tmp) / f"{name}.json", Path(tmp) / f"{name}.log"
             with log.open("w") as log_file:  # a file, not a pipe: llama.cpp logs more than a pipe holds
-                proc = subprocess.Popen([sys.executable, __file__, "--worker", name, "--workload", str(wl),
-                                         "--out", str(out)], stderr=log_file)  # fmt: skip
-                _, status, usage = os.wait4(proc.pid, 0)
+                proc = subprocess.Popen(
+                    [sys.executable, __file__, "--worker", name, "--workload", str(wl), "--out", str(out)],
+                    stderr=log_file,
+                )
+                status, usage = _wait(proc, args.timeout)
+            if status is None:
+                rows.append((name, None, f"gave up after {args.timeout} s (--timeout)"))
+                continue
             err = log.read_text(errors="replace")
             if status != 0 or not out.is_file():
                 last = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["no output"]

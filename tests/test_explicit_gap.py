@@ -64,11 +64,18 @@ def two_runs(tmp_path_factory, embedded_checkpoint):
     from aloe_bench.cli.main import main
 
     base = tmp_path_factory.mktemp("gap")
-    for task in ("aloe_demo", "aloe_explicit_demo"):
-        code = main(["run", "--task", str(REPO / "tasks" / "aloe" / f"{task}.yaml"), "--model", "embedded",
-                     "--output", str(base / task), "--cache", str(base / "calls.sqlite"), *TINY])  # fmt: skip
-        assert code == 0
+    # Judged by the 135M embedded model, whose answers parse by luck: these assertions were written
+    # against the torch runtime's answers (docs/embedded.md), so they run on it.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ALOE_EMBEDDED_RUNTIME", "torch")
+        codes = [run_task(main, base, task) for task in ("aloe_demo", "aloe_explicit_demo")]
+    assert codes == [0, 0]
     return base / "aloe_demo", base / "aloe_explicit_demo"
+
+
+def run_task(main, base, task) -> int:
+    return main(["run", "--task", str(REPO / "tasks" / "aloe" / f"{task}.yaml"), "--model", "embedded",
+                 "--output", str(base / task), "--cache", str(base / "calls.sqlite"), *TINY])  # fmt: skip
 
 
 def test_explicit_run_states_the_persona(two_runs):

@@ -41,7 +41,7 @@ def test_embedded_applies_transformers_repetition_penalty(embedded_checkpoint, p
     async def replies():
         pool = BackendPool()
         try:
-            backend = pool.get("embedded", {"prefix_cache_gb": prefix_cache_gb})
+            backend = pool.get("embedded", {"runtime": "torch", "prefix_cache_gb": prefix_cache_gb})
             plain = (await backend.generate([ChatRequest(CHAT, settings)]))[0]
             penalised = (
                 await backend.generate(
@@ -68,6 +68,27 @@ def test_embedded_applies_transformers_repetition_penalty(embedded_checkpoint, p
         )
     expected = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
     assert penalised.text == expected
+
+
+def test_embedded_openvino_runtime_applies_the_penalty():
+    """The OpenVINO runtime hands the penalty to its own sampler (the same definition as transformers':
+    logits of tokens already in the prompt or reply divided, or multiplied when negative)."""
+    pytest.importorskip("openvino_genai")
+    settings = GenerationSettings(max_new_tokens=16, temperature=0.0, seed=3)
+
+    async def replies():
+        pool = BackendPool()
+        try:
+            backend = pool.get("embedded", {})
+            plain = (await backend.generate([ChatRequest(CHAT, settings)]))[0]
+            strong = GenerationSettings(**{**settings.to_dict(), "repetition_penalty": 2.0})
+            penalised = (await backend.generate([ChatRequest(CHAT, strong)]))[0]
+            return plain, penalised
+        finally:
+            await pool.aclose()
+
+    plain, penalised = asyncio.run(replies())
+    assert plain.ok and penalised.ok and plain.text != penalised.text
 
 
 def test_openai_sends_the_penalty_only_when_set():

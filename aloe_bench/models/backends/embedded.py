@@ -144,11 +144,13 @@ class EmbeddedBackend(HFBackend):
                 f"`embedded` takes no model name (got embedded/{name}); write just `embedded`"
             )
         args = dict(args or {})
-        self.runtime = str(args.get("runtime", "openvino"))
+        # ALOE_EMBEDDED_RUNTIME: the default for every role of a process (e.g. `torch` to resume runs
+        # made before the switch without naming the runtime in each role's arguments)
+        self.runtime = str(args.get("runtime", os.environ.get("ALOE_EMBEDDED_RUNTIME", "openvino")))
         if self.runtime not in RUNTIMES:
             raise UserInputError(
-                f"embedded: unknown runtime {self.runtime!r}; use --model-args runtime=openvino (the default) "
-                "or runtime=torch"
+                f"embedded: unknown runtime {self.runtime!r} (--model-args runtime= or ALOE_EMBEDDED_RUNTIME); "
+                "use openvino (the default) or torch"
             )
         folder = embedded_checkpoint() if self.runtime == "torch" else embedded_tokenizer()
         super().__init__(str(folder), args)
