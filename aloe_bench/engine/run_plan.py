@@ -8,7 +8,7 @@ from aloe_bench.models.backends import parse_spec
 
 _KIND = {
     "hf": "in-process transformers",
-    "embedded": "in-process transformers, SmolLM2-135M",
+    "embedded": "in-process SmolLM2-135M, on OpenVINO unless runtime=torch",
     "vllm": "in-process vLLM",
     "lmeval": "lm-eval model",
     "openai": "OpenAI-compatible API",
