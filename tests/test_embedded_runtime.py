@@ -123,7 +123,7 @@ def test_identity_names_the_runtime_and_the_torch_runtime_keeps_the_old_one(open
 
 
 def test_bad_runtime_arguments_are_refused_with_the_fix():
-    with pytest.raises(UserInputError, match="runtime=openvino"):
+    with pytest.raises(UserInputError, match=r"use openvino \(the default\) or torch"):
         EmbeddedBackend(args={"runtime": "onnx"})
     with pytest.raises(UserInputError, match="threads must be a whole number"):
         from aloe_bench.models.backends.embedded import _threads
