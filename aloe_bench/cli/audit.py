@@ -78,6 +78,7 @@ def audit_options(args: argparse.Namespace):
         reasks=args.auditor_reasks,
         cache="" if args.no_cache else args.cache,
         n_bootstrap=args.audit_bootstrap,
+        progress=False if getattr(args, "no_progress", False) else None,  # `run --no-progress --audit`
     )
 
 

@@ -4,7 +4,8 @@ Nothing is generated: the transcripts come from the source run with their verdic
 (`transcripts_only`), and every answered turn goes to the scorer the task makes for the new run
 (`ReplayTranscripts`, the solver). The task says what scores and who pays (its roles, scorer,
 header, prices: the `TaskRun` that `make_run` returns); the engine runs it like any run, so the
-new run directory is written, resumed and priced the same way.
+new run directory is written, resumed and priced the same way. Annotating a run in place instead
+(engine/annotate.py) shares with this the opening of the finished run and its roles (finished_run.py).
 """
 
 from __future__ import annotations

@@ -1,36 +1,34 @@
 """Audit a finished run: read its transcripts, audit every simulated-user message, write the results.
 
+ALOE's use of the engine's annotation run kind (engine/annotate.py): this module says only what is
+ALOE's (the checks of each simulated-user message, the auditor role and its prompt, the `audit`
+section and `simulator-*` warnings they add up to); the engine opens the auditor's backend and the
+call cache, runs the conversations, and writes DIR/audit.jsonl and DIR/results.json atomically.
+
 Nothing is generated for the conversations: the model under test and the simulated user make no
 calls (their usage in results.json is left as it was). The offline auditor makes no calls at all;
 the LLM auditor's calls go through the call cache (role `auditor`), so auditing again replays them.
-Writes DIR/audit.jsonl and rewrites DIR/results.json with its `audit` section and `simulator-*`
-warnings (everything else kept), both atomically.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aloe_bench.engine.execute import role_backend
-from aloe_bench.engine.session import open_backends
+from aloe_bench.engine.annotate import Annotation, AnnotatorRole, annotate_run
+from aloe_bench.engine.finished_run import (
+    open_finished_run,
+    recorded_bootstrap,
+    recorded_seed,
+    recorded_turns,
+)
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.records import Audit, RunResults, RunWarning
-from aloe_bench.log.results import (
-    RESULTS_FILE,
-    ConversationRecord,
-    Run,
-    load_run,
-    read_results_file,
-    write_results,
-    write_text_atomic,
-)
-from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.models.backends import PRIORITY_BACKGROUND
+from aloe_bench.log.results import ConversationRecord, Run
 from aloe_bench.models.role_config import RoleConfig
 from aloe_bench.models.roles import Role
 from aloe_bench.prompts import load_prompt
@@ -44,6 +42,7 @@ from aloe_bench.scorers.audit.summary import audit_warnings, merge_warnings, sum
 log = logging.getLogger(__name__)
 
 AUDIT_FILE = "audit.jsonl"
+AUDITOR = "auditor"  # the role's name: part of every auditor call's cache key
 FACTS_CHOICES = ("clauses", "llm")
 
 
@@ -56,6 +55,7 @@ class AuditOptions:
     cache: str | None = None  # None: the default call cache; "": none
     concurrency: int = 32
     n_bootstrap: int | None = None  # None: the run's own
+    progress: bool | None = None  # None: bars on a terminal, plain lines otherwise (as a run's)
 
     def validate(self) -> None:
         if self.facts not in FACTS_CHOICES:
@@ -112,60 +112,69 @@ async def _audit_conversation(
     return ConversationAudit(conv.id, conv.status, fact_list, turns, messages)
 
 
-async def _audit_async(run: Run, options: AuditOptions) -> tuple[list[ConversationAudit], dict[str, Any]]:
-    embedder, matcher_note = (None, "") if options.auditor else make_embedder(options.embedder)
-    matcher = FactMatcher(embedder)
-    seed = run.config.seed or 0
-    info: dict[str, Any] = {}
-    if options.auditor is None:
-        audits = [
-            await _audit_conversation(c, FactBook(), matcher, None) for c in run.conversations if c.turns
-        ]
-        info.update(
-            auditor="lexical",
-            matcher=matcher.name,
-            matcher_note=matcher_note,
-            prompt=None,
-            prompt_sha256=None,
-        )
-        return audits, info
-    prompt = load_prompt(PROMPT_FILE)
-    async with open_backends(options.cache) as run_engine:
-        role = Role(
-            "auditor",
-            role_backend(run_engine.pool, options.auditor, options.concurrency),
-            run_engine.cache,
-            prompt_version=prompt.tag,
-            priority=PRIORITY_BACKGROUND,
-        )
-        llm = LLMAuditor(
-            role,
-            options.auditor.settings(int(prompt.defaults.get("max_new_tokens", 200))),
+class _SimulatorAudit:
+    """ALOE's side of the audit: the checks per conversation and the `audit` section they add up to."""
+
+    def __init__(self, run: Run, options: AuditOptions, roles: Mapping[str, Role]):
+        self.run, self.options = run, options
+        self.role = roles.get(AUDITOR)
+        self.llm: LLMAuditor | None = None
+        self.matcher_note = ""
+        if options.auditor is None:  # the offline auditor: lexical evidence, paraphrases by embedding
+            embedder, self.matcher_note = make_embedder(options.embedder)
+            self.matcher = FactMatcher(embedder)
+            self.book = FactBook()
+            return
+        assert self.role is not None  # named in `roles` whenever there is an --auditor
+        self.prompt = load_prompt(PROMPT_FILE)
+        self.matcher = FactMatcher(None)
+        self.llm = LLMAuditor(
+            self.role,
+            options.auditor.settings(int(self.prompt.defaults.get("max_new_tokens", 200))),
             options.reasks,
-            seed,
+            recorded_seed(run),
         )
-        book = (
-            FactBook(llm.split_facts, f"llm:{options.auditor.record()['spec']}")
-            if options.facts == "llm"
-            else FactBook()
-        )
-        audits = list(
-            await asyncio.gather(
-                *(_audit_conversation(c, book, matcher, llm) for c in run.conversations if c.turns)
-            )
-        )
-        info.update(
-            auditor=options.auditor.record()["spec"],
-            auditor_config={**options.auditor.record(), "backend": role.backend.describe()},
-            matcher="llm",
-            prompt=prompt.record(),
-            prompt_sha256=prompt.sha256,
-            reasks=options.reasks,
-            usage=role.usage.to_dict(),
-            facts_fallbacks=book.fallbacks,
-        )
-        info["facts_method"] = book.method
-        return audits, info
+        llm_facts = options.facts == "llm"
+        spec = options.auditor.record()["spec"]
+        self.book = FactBook(self.llm.split_facts, f"llm:{spec}") if llm_facts else FactBook()
+
+    async def annotate(self, conv: ConversationRecord) -> ConversationAudit:
+        return await _audit_conversation(conv, self.book, self.matcher, self.llm)
+
+    def _info(self) -> dict[str, Any]:
+        """How the audit was made (the first keys of results.json `audit`)."""
+        auditor = self.options.auditor
+        if auditor is None or self.role is None:
+            return {
+                "auditor": "lexical",
+                "prompt_sha256": None,
+                "facts_method": self.book.method,
+                "matcher": self.matcher.name,
+                "matcher_note": self.matcher_note,
+                "prompt": None,
+            }
+        return {
+            "auditor": auditor.record()["spec"],
+            "prompt_sha256": self.prompt.sha256,
+            "facts_method": self.book.method,
+            "auditor_config": {**auditor.record(), "backend": self.role.backend.describe()},
+            "matcher": "llm",
+            "prompt": self.prompt.record(),
+            "reasks": self.options.reasks,
+            "usage": self.role.usage.to_dict(),
+            "facts_fallbacks": self.book.fallbacks,
+        }
+
+    def record(self, results: RunResults, audits: list[ConversationAudit]) -> None:
+        turns = recorded_turns(self.run)
+        n_bootstrap = self.options.n_bootstrap or recorded_bootstrap(self.run)
+        audit = {
+            **self._info(),
+            **summarize(audits, turns, seed=recorded_seed(self.run), n_bootstrap=n_bootstrap),
+        }
+        results.audit = Audit.from_dict(audit, "audit")
+        merged = merge_warnings([w.to_dict() for w in results.warnings], audit_warnings(audit, turns))
+        results.warnings = [RunWarning.from_dict(w) for w in merged]
 
 
 def audit_run(
@@ -174,33 +183,18 @@ def audit_run(
     """Audit the run in `directory`; returns its updated results (with `audit` and `warnings`)."""
     options = options or AuditOptions()
     options.validate()
-    run = load_run(directory)
-    if not run.conversations:
-        raise UserInputError(
-            f"{run.path} has no conversations to audit (empty {run.path}/conversations.jsonl)"
-        )
+    run = open_finished_run(directory, "audit")
     if run.config.simulator is None:
         raise UserInputError(
             f"{run.path} is a run without a simulated user (e.g. Multifaceted): nothing to audit"
         )
-    turns = run.turns or max(len(c.turns) for c in run.conversations)
-    audits, info = asyncio.run(_audit_async(run, options))
-    n_bootstrap = options.n_bootstrap or run.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP
-    audit = {
-        "auditor": info.pop("auditor"),
-        "prompt_sha256": info.pop("prompt_sha256"),
-        "facts_method": info.pop("facts_method", "clauses-v1"),
-        **info,
-        **summarize(audits, turns, seed=run.config.seed or 0, n_bootstrap=n_bootstrap),
-    }
-    # Re-read just before writing: a run still recording (or another tool) may have written since.
-    results = read_results_file(run.path / RESULTS_FILE)
-    results.audit = Audit.from_dict(audit, "audit")
-    merged = merge_warnings([w.to_dict() for w in results.warnings], audit_warnings(audit, turns))
-    results.warnings = [RunWarning.from_dict(w) for w in merged]
-    if write:
-        write_text_atomic(
-            run.path / AUDIT_FILE, "".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in audits)
-        )
-        write_results(run.path / RESULTS_FILE, results)
-    return results
+    roles = {}
+    if options.auditor is not None:
+        roles[AUDITOR] = AnnotatorRole(options.auditor, load_prompt(PROMPT_FILE).tag, options.concurrency)
+    annotation = Annotation(
+        sidecar=AUDIT_FILE,
+        make_annotator=lambda opened: _SimulatorAudit(run, options, opened),
+        roles=roles,
+        cache=options.cache,
+    )
+    return annotate_run(run, annotation, progress=options.progress, write=write)

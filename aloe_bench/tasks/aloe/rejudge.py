@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from aloe_bench import __version__
+from aloe_bench.engine.finished_run import (
+    background_role,
+    open_finished_run,
+    recorded_bootstrap,
+    recorded_seed,
+    recorded_turns,
+)
 from aloe_bench.engine.recorder import utc_now
 from aloe_bench.engine.rescore import ReplayTranscripts, rescore, transcripts_only
 from aloe_bench.engine.session import RunBackends, check_output_dir, config_hash
@@ -22,11 +29,9 @@ from aloe_bench.engine.task_api import TaskRun
 from aloe_bench.errors import UserInputError
 from aloe_bench.log.provenance import machine, package_versions
 from aloe_bench.log.records import RunResults
-from aloe_bench.log.results import ConversationRecord, Run, load_run
-from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
-from aloe_bench.models.backends import PRIORITY_BACKGROUND
+from aloe_bench.log.results import ConversationRecord, Run
 from aloe_bench.models.role_config import RoleConfig
-from aloe_bench.models.roles import Role, Usage
+from aloe_bench.models.roles import Usage
 from aloe_bench.scorers.judge import get_protocol
 from aloe_bench.tasks.aloe.config import CONTROLS
 from aloe_bench.tasks.aloe.judging import (
@@ -136,13 +141,7 @@ async def _rejudge_async(
             backends[0] = BatchBackend(backends[0], out)
             closers.append(backends[0].aclose)  # its pollers
         roles = {
-            name: Role(
-                "judge",
-                b,
-                run_engine.cache,
-                prompt_version=protocol.prompt.tag,
-                priority=PRIORITY_BACKGROUND,
-            )
+            name: background_role("judge", b, run_engine.cache, protocol.prompt.tag)
             for name, b in zip(names, backends, strict=True)
         }
         header = _header(
@@ -150,9 +149,7 @@ async def _rejudge_async(
         )
         check_output_dir(out, header["config_hash"], overwrite)
         conversations = [_unjudged(c) for c in run.conversations]
-        turns = run.turns or max((len(c.turns) for c in conversations), default=0)
-        seed = run.config.seed or 0
-        n_bootstrap = run.metrics.ci.n_bootstrap or DEFAULT_BOOTSTRAP
+        turns, seed, n_bootstrap = recorded_turns(run), recorded_seed(run), recorded_bootstrap(run)
         panel = panel_judges(judges, names, roles, protocol, run_engine.cache, "swap" in controls)
         usage_roles = {"judge": roles["judge"], **panel_usage(roles, panel)}
         # As `aloe-bench run` prices its roles; only the judges make calls here (the source run's
@@ -215,11 +212,7 @@ def rejudge(
         raise UserInputError(
             f"unknown control(s) {', '.join(unknown)}: use --controls {' or '.join(CONTROLS)}"
         )
-    run = load_run(source)
-    if not run.conversations:
-        raise UserInputError(
-            f"{run.path} has no conversations to judge (empty {run.path}/conversations.jsonl)"
-        )
+    run = open_finished_run(source, "judge")
     protocol_name = protocol or run.config.protocol or "aloe-v1"
     get_protocol(protocol_name)
     reasks = (
