@@ -135,6 +135,10 @@ BAD_ROWS = [
     ({"model": "m", "al": [10.0] * 9}, "field 'al': 9 values for a 10-turn setup"),
     ({"model": "m", "avg": 50, "setup": {"scale": "stars"}}, "field 'scale': 'stars' is not a scale"),
     ({"model": "m", "avg": 50, "n_r2": 1.4}, "field 'n_r2': 1.4 is not a coefficient of determination"),
+    (
+        {"model": "m", "avg": 50, "setup": {"task": "alo"}},
+        "field 'task': 'alo' is not a task; use one of aloe",
+    ),
 ]
 
 
@@ -145,6 +149,26 @@ def test_a_malformed_row_gets_one_line_naming_file_row_and_field(tmp_path, cli, 
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1, err
     assert f"{path}: row 2" in err and message in err, err
+
+
+def test_a_task_registered_through_the_task_api_is_a_task_of_the_printed_rows(tmp_path, cli, monkeypatch):
+    # Which tasks a printed row may name is the registry's answer, not a list in the run log: a task
+    # registered in this process is one, and the error names it beside the built-in ones.
+    from dataclasses import replace
+
+    from aloe_bench.engine import task_api
+
+    third = replace(task_api.get_task("aloe"), kind="printed_third", title="Printed third")
+    monkeypatch.setitem(task_api._REGISTERED, "printed_third", third)
+    setup = {"task": "printed_third", "judge": "j", "simulator": "s", "protocol": "p", "scale": "1-5"}
+    _file(tmp_path / "rep", "p.yaml", [{"model": "m", "avg": 3.5}], setup=setup)
+    code, md, err = cli("leaderboard", "--reported", tmp_path / "rep")
+    assert code == 0, err
+    assert "## printed_third" in md and "| A1 | [P, table 2](https://arxiv.org/abs/2505.15456) | m |" in md
+    assert [f.task for f in load_reported(tmp_path / "rep", tasks=task_api.kinds())] == ["printed_third"]
+    _file(tmp_path / "bad", "p.yaml", [{"model": "m", "avg": 3.5}], setup={**setup, "task": "unheard_of"})
+    code, _, err = cli("leaderboard", "--reported", tmp_path / "bad")
+    assert code == 2 and "'unheard_of' is not a task; use one of" in err and "printed_third" in err, err
 
 
 def test_malformed_files_name_the_file(tmp_path, cli):

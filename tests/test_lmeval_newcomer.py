@@ -28,22 +28,38 @@ def test_one_turn_slopes_are_nan_with_a_reason(name, caplog):
     assert f"ALOE {name} is NaN: a slope needs at least 2 scored turns, this run has 1" in caplog.text
 
 
+def _download(name: str, loader, metadata: dict) -> None:
+    """lm-eval's own `ConfigurableTask.download` (what prints the custom-loader warning) on a task
+    whose config holds just what it reads."""
+    from types import SimpleNamespace
+
+    from lm_eval.api.task import ConfigurableTask
+
+    config = SimpleNamespace(task=name, custom_dataset=loader, metadata=metadata, dataset_kwargs=None)
+    ConfigurableTask.download(SimpleNamespace(config=config))
+
+
 def test_lm_eval_warnings_that_do_not_apply_to_aloe_tasks_are_dropped(caplog):
+    pytest.importorskip("lm_eval")
     from aloe_bench.integrations.lm_eval import intercept
+    from aloe_bench.integrations.lm_eval.task import load_docs
 
     intercept.install()
-    task_log, evaluator_log = logging.getLogger("lm_eval.api.task"), logging.getLogger("lm_eval.evaluator")
+    evaluator_log = logging.getLogger("lm_eval.evaluator")
+    example = Path(__file__).parent / "example_tasks" / "short_answers.yaml"
     with caplog.at_level(logging.WARNING):
-        task_log.warning("aloe_demo: Custom kwargs can be passed to `--metadata` in console (as json string)")
-        task_log.warning(
-            "other_task: Custom kwargs can be passed to `--metadata` in console (as json string)"
-        )
+        # A task on the bridge is ours by its loader, whatever its name: the task written from
+        # scratch too. A task with its own loader keeps the warning, even under a name like ours.
+        _download("short_answers", load_docs, {"config_source": str(example)})
+        _download("aloe_lookalike", lambda **_: {"test": []}, {})
+        _download("other_task", lambda **_: {"test": []}, {})
         evaluator_log.warning(
             "pretrained=x appears to be an instruct or chat variant but chat template is not applied."
         )
         evaluator_log.warning("an unrelated lm-eval warning")
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not any(m.startswith("aloe_demo:") for m in warned)
+    assert not any(m.startswith("short_answers:") for m in warned)
+    assert any(m.startswith("aloe_lookalike:") for m in warned)
     assert any(m.startswith("other_task:") for m in warned)  # other tasks keep theirs
     assert not any("chat template is not applied" in m for m in warned)
     assert "an unrelated lm-eval warning" in warned

@@ -223,3 +223,27 @@ def test_run_command_writes_report_html_at_the_end(cli, tmp_path, monkeypatch):
     scores = [[t["score"] for t in c["turns"]] for c in payload["runs"][0]["conversations"]]
     expected = [[t.score for t in c.turns] for c in load_run(out).conversations]
     assert scores == expected and len(scores) == 2
+
+
+def test_the_kind_a_run_shows_is_read_from_its_record_and_the_task_registry(tmp_path, monkeypatch):
+    # A run that records no kind: the run log says which it is (`effective_kind`), the viewer does
+    # not guess. A run of a task registered through the task API: named and headlined by that task.
+    from dataclasses import replace
+
+    from aloe_bench.engine import task_api
+    from aloe_bench.log.records import UNRECORDED_KIND
+    from aloe_bench.testing.runs import write_synthetic_run
+
+    third = replace(task_api.get_task("aloe"), kind="viewed_third", title="Viewed third", item="dialogue")
+    monkeypatch.setitem(task_api._REGISTERED, "viewed_third", third)
+    plain = write_synthetic_run(tmp_path / "plain", {"a": [3, 4], "b": [2, 5]})
+    assert "kind" not in json.loads((plain / "results.json").read_text())["config"]
+    assert load_run(plain).config.effective_kind == UNRECORDED_KIND
+    assert build_payload([plain])["runs"][0]["kind"] == UNRECORDED_KIND
+    other = write_synthetic_run(tmp_path / "other", {"a": [3, 4], "b": [2, 5]})
+    results = json.loads((other / "results.json").read_text())
+    results["config"]["kind"] = "viewed_third"
+    (other / "results.json").write_text(json.dumps(results))
+    (r,) = build_payload([other])["runs"]
+    assert r["kind"] == "viewed_third"
+    assert (r["task"]["title"], r["task"]["item"]) == ("Viewed third", "dialogue")

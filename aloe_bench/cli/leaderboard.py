@@ -148,6 +148,7 @@ def _with_reported(args: argparse.Namespace, fmt: str) -> int:
 
     import pandas as pd
 
+    from aloe_bench.engine.task_api import kinds
     from aloe_bench.errors import UserInputError
     from aloe_bench.log.published import load_reported
     from aloe_bench.log.results import write_text_atomic
@@ -161,7 +162,7 @@ def _with_reported(args: argparse.Namespace, fmt: str) -> int:
         )
     if args.floor or args.ceiling:
         raise UserInputError("--floor/--ceiling apply to the runs' own table; run it without --reported")
-    files = [f for directory in args.reported for f in load_reported(directory)]
+    files = [f for directory in args.reported for f in load_reported(directory, tasks=kinds())]
     dirs = list(args.runs)
     if args.baseline and Path(args.baseline).resolve() not in {Path(d).resolve() for d in dirs}:
         dirs.append(args.baseline)

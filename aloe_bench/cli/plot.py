@@ -47,9 +47,11 @@ def main(args: argparse.Namespace) -> int:
     infos = load_runs(args.runs, args.label)
     reported = None
     if args.reported:
+        from aloe_bench.engine.task_api import kinds
         from aloe_bench.log.published import load_reported, reported_rows
 
-        reported = reported_rows([f for directory in args.reported for f in load_reported(directory)])
+        files = [f for directory in args.reported for f in load_reported(directory, tasks=kinds())]
+        reported = reported_rows(files)
     path = plot_curves(
         infos, args.output, normalized=args.normalized, title=args.title, dpi=args.dpi, reported=reported
     )

@@ -191,6 +191,9 @@ class Task:
 
 # Built-in kinds, imported on first use (a definition imports solvers, scorers and datasets).
 BUILTIN = {"aloe": "aloe_bench.tasks.aloe", "multifaceted": "aloe_bench.tasks.multifaceted"}
+# The kind a task file (or an lm-eval request) means when its `metadata.aloe` names none: the suite's
+# first task, whose YAMLs predate `kind`.
+DEFAULT_KIND = "aloe"
 _REGISTERED: dict[str, Task] = {}
 
 
@@ -223,15 +226,16 @@ def get_task(kind: str, task_name: str | None = None) -> Task:
 
 def task_of_run(directory: str | Path) -> Task:
     """The definition of the task that made the run in `directory`, as its results.json records it
-    (runs that record no kind are ALOE's, as the run log says); `aloe` when there is no results.json,
-    so that reading the run later says what is wrong with it."""
+    (runs that record no kind are read as the run log says, `effective_kind`); that same kind when there
+    is no results.json, so that reading the run later says what is wrong with it."""
+    from aloe_bench.log.records import UNRECORDED_KIND
     from aloe_bench.log.results import RESULTS_FILE, read_results_file
 
     results = Path(directory) / RESULTS_FILE
     if not results.is_file():
-        return get_task("aloe")
+        return get_task(UNRECORDED_KIND)
     recorded = read_results_file(results).config
-    return get_task(recorded.kind or "aloe", recorded.task)
+    return get_task(recorded.effective_kind, recorded.task)
 
 
 def kinds() -> list[str]:

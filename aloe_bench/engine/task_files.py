@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from aloe_bench.engine.task_api import BUILTIN, Task, get_task
+from aloe_bench.engine.task_api import BUILTIN, DEFAULT_KIND, Task, get_task
 from aloe_bench.errors import UserInputError
 
 
@@ -106,7 +106,7 @@ def controls_setting(task_name: str | None, task: dict[str, Any], flags: Any) ->
 def task_kind(task_name: str | None, settings: dict[str, Any]) -> tuple[Task, dict[str, Any]]:
     """(the task's definition, by its `kind`; its settings without `kind`)."""
     settings = dict(settings)
-    kind = settings.pop("kind", "aloe")
+    kind = settings.pop("kind", DEFAULT_KIND)
     return get_task(str(kind), task_name), settings
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,6 @@ from aloe_bench.errors import UserInputError
 
 FORMAT = "aloe-bench/reported-v1"
 SUFFIXES = (".yaml", ".yml", ".json")
-TASKS = ("aloe", "multifaceted")
 # What each scale is called where a reader sees it, and the range its AL values must lie in.
 SCALES = {"1-5": ("1–5", 1.0, 5.0), "percent": ("%", 0.0, 100.0)}
 FIGURES = ("avg", "ir", "n_ir", "n_r2")
@@ -152,11 +152,11 @@ def _setup(data: Any, where: str, base: dict | None = None) -> dict:
     return {**(base or {}), **data}
 
 
-def _make_setup(data: dict, where: str) -> ReportedSetup:
+def _make_setup(data: dict, where: str, tasks: Collection[str] | None) -> ReportedSetup:
     inner = f"{where}: setup"
     task = _text(data, "task", inner)
-    if task not in TASKS:
-        raise _fail(inner, "task", f"{task!r} is not a task; use one of {', '.join(TASKS)}")
+    if tasks is not None and task not in tasks:
+        raise _fail(inner, "task", f"{task!r} is not a task; use one of {', '.join(sorted(tasks))}")
     scale = _text(data, "scale", inner)
     if scale not in SCALES:
         raise _fail(inner, "scale", f"{scale!r} is not a scale; use one of {', '.join(SCALES)}")
@@ -189,7 +189,13 @@ def _digits(data: Any, where: str) -> dict[str, int]:
 
 
 def _row(
-    data: Any, index: int, path: Path, source: ReportedSource, setup: dict, digits: dict[str, int]
+    data: Any,
+    index: int,
+    path: Path,
+    source: ReportedSource,
+    setup: dict,
+    digits: dict[str, int],
+    tasks: Collection[str] | None,
 ) -> ReportedRow:
     where = f"{path}: row {index}"
     if not isinstance(data, dict):
@@ -198,7 +204,7 @@ def _row(
     method = _text(data, "method", where, required=False) or None
     where = f"{where} ({model} ({method}))" if method else f"{where} ({model})"
     _known(data, ROW_FIELDS, where)
-    row_setup = _make_setup(_setup(data["setup"], where, setup) if "setup" in data else setup, where)
+    row_setup = _make_setup(_setup(data["setup"], where, setup) if "setup" in data else setup, where, tasks)
     table = _text(data, "table", where, required=False, default=source.table)
     if not table:
         raise _fail(where, "table", "missing; give it on the row or as the file's default `table`")
@@ -271,7 +277,9 @@ class ReportedFile:
     note: str = ""
 
 
-def load_reported_file(path: str | Path) -> ReportedFile:
+def load_reported_file(path: str | Path, *, tasks: Collection[str] | None = None) -> ReportedFile:
+    """One file. `tasks`: the task kinds its setups may name (the task registry's, which this layer
+    cannot see: `aloe_bench.engine.task_api.kinds()`); None takes any name."""
     path = Path(path)
     data = _parse(path)
     where = str(path)
@@ -295,7 +303,7 @@ def load_reported_file(path: str | Path) -> ReportedFile:
         rows = []
     if not isinstance(rows, list) or not (rows or missing):
         raise _fail(where, "rows", "expected a list with at least one row (or say in `missing` why none)")
-    out = [_row(r, i, path, source, setup, digits) for i, r in enumerate(rows, start=1)]
+    out = [_row(r, i, path, source, setup, digits, tasks) for i, r in enumerate(rows, start=1)]
     note = _text(data, "note", where, required=False)  # about every row: shown once, under the table
     task = setup.get("task")
     return ReportedFile(path, source, str(task) if task is not None else None, out, missing, note)
@@ -316,9 +324,10 @@ def reported_files(directory: str | Path) -> list[Path]:
     return files
 
 
-def load_reported(directory: str | Path) -> list[ReportedFile]:
-    """Every file in `directory`, by name, each with its rows in their order."""
-    return [load_reported_file(path) for path in reported_files(directory)]
+def load_reported(directory: str | Path, *, tasks: Collection[str] | None = None) -> list[ReportedFile]:
+    """Every file in `directory`, by name, each with its rows in their order; `tasks` as for
+    `load_reported_file` (the commands pass the task registry's kinds)."""
+    return [load_reported_file(path, tasks=tasks) for path in reported_files(directory)]
 
 
 def reported_rows(files: list[ReportedFile]) -> list[ReportedRow]:

@@ -244,6 +244,12 @@ class RejudgedFrom(Record):
     judge_reasks: int | None = None
 
 
+# The kind of the runs that record none. ALOE's config has never written its kind (every other
+# task's config does), so a run of any format version without one is an ALOE run: a fact of the
+# recorded data, read here once so that no reader guesses it.
+UNRECORDED_KIND = "aloe"
+
+
 @dataclass(kw_only=True)
 class ConfigRecord(Record):
     """`config`: the settings that made the run. A run without a simulated user (Multifaceted) has
@@ -280,6 +286,12 @@ class ConfigRecord(Record):
             "simulator_retries", "controls", "epochs", "prompts", "packages", "machine", "rejudged_from",
         }
     )  # fmt: skip
+
+    @property
+    def effective_kind(self) -> str:
+        """The kind of task that made the run: `kind` as recorded, UNRECORDED_KIND when there is none
+        (`kind` itself stays as written, so a rewritten results.json says what it said)."""
+        return self.kind or UNRECORDED_KIND
 
     @property
     def disclosure(self) -> str:

@@ -495,6 +495,7 @@ def publish(
 
     Runs whose judge cannot judge (NOISE_JUDGES) go to the "pipeline check" section; the others go
     to their task's table beside the printed rows, each setup its own group."""
+    from aloe_bench.engine.task_api import kinds
     from aloe_bench.log.published import load_reported, reported_rows
     from aloe_bench.log.results import write_text_atomic
     from aloe_bench.reports import board_page as page
@@ -506,7 +507,7 @@ def publish(
     infos = load_runs(dirs, [d.name for d in dirs])  # a board's rows are named by their folders
     if reported is None and (board / BOARD_REPORTED).is_dir():
         reported = board / BOARD_REPORTED
-    files = load_reported(reported) if reported is not None else []
+    files = load_reported(reported, tasks=kinds()) if reported is not None else []
     base = None
     if baseline:
         base_path = Path(baseline).resolve()

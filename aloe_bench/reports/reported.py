@@ -25,7 +25,7 @@ TASK_TITLES = {"aloe": "ALOE (multi-turn, implicit preferences)", "multifaceted"
 
 
 def run_task(info: RunInfo) -> str:
-    return info.run.config.kind or "aloe"  # kind absent: an ALOE run (log/records.py)
+    return info.run.config.effective_kind  # kind absent: read as the run log says (log/records.py)
 
 
 def printed_checks(row: ReportedRow) -> list[FigureCheck]:

@@ -44,7 +44,9 @@ class AloeRequest:
     @property
     def kind(self) -> str:
         """The task definition's kind, as the task's settings name it."""
-        return str(self.settings.get("kind", "aloe"))
+        from aloe_bench.engine.task_api import DEFAULT_KIND
+
+        return str(self.settings.get("kind", DEFAULT_KIND))
 
     def group_key(self) -> str:
         """Requests that form one run: same task, settings and generation."""
@@ -105,12 +107,12 @@ def decode_request(context: Any, gen_kwargs: dict[str, Any] | None = None) -> Al
 
 
 def _item(data: dict[str, Any]) -> Any:
-    from aloe_bench.engine.task_api import get_task
+    from aloe_bench.engine.task_api import DEFAULT_KIND, get_task
 
     payload = next((data[k] for k in ("item", *_OLDER_ITEM_KEYS) if data.get(k) is not None), None)
     if payload is None:
         raise UserInputError(f"task {data['task']}: an aloe-bench request without its item")
-    task = get_task(str(data["settings"].get("kind", "aloe")), data["task"])
+    task = get_task(str(data["settings"].get("kind", DEFAULT_KIND)), data["task"])
     if task.item_from_payload is None:
         raise UserInputError(f"task {data['task']}: its definition has no item_from_payload for lm-eval")
     return task.item_from_payload(payload)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from aloe_bench.engine.task_api import DEFAULT_KIND
 from aloe_bench.engine.task_files import foreign_settings, task_kind, task_settings_from_file
 from aloe_bench.integrations.lm_eval import intercept
 from aloe_bench.integrations.lm_eval.requests import (
@@ -38,7 +39,7 @@ def task_settings(metadata: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     overrides = dict(metadata.get("aloe") or {})
     # --metadata goes to every task of the run: in a run of both kinds, a setting only the other
     # kind takes (turns, data, ...) is left out here, and said so; a misspelt one is still an error.
-    kind = overrides.get("kind", settings.get("kind", "aloe"))
+    kind = overrides.get("kind", settings.get("kind", DEFAULT_KIND))
     other_kinds = foreign_settings(kind, overrides)
     if other_kinds:
         log.info("%s: --metadata %s left out (%s tasks do not take them)", name, ", ".join(other_kinds), kind)

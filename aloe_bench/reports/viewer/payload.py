@@ -28,9 +28,10 @@ SIDE_FILES = {"training": "training.json", "human_labels": "human_labels.json"}
 
 
 def run_kind(run: Run) -> str:
-    """The kind of task that made the run, as its config records it (`aloe` when it records none):
-    the page shows what the run holds (rubric scores, a simulated user) whatever the kind."""
-    return run.config.kind or "aloe"
+    """The kind of task that made the run, as its record says (log/records.py `effective_kind`: runs that
+    record none are read as the kind they were): the page shows what the run holds (rubric scores,
+    a simulated user) whatever the kind."""
+    return run.config.effective_kind
 
 
 def task_view(run: Run) -> dict[str, Any]:
