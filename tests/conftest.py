@@ -15,11 +15,19 @@ SHARED_ALOE = Path(os.environ.get("ALOE_SHARED_DATA", REPO.parent / "shared" / "
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Under pytest-xdist (`pytest -n 2`, the README's test command) every worker and the processes it
+# Under pytest-xdist (`pytest -n auto`, the README's test command) every worker and the processes it
 # starts get one torch thread: two workers each with a thread per core would oversubscribe the
 # cores, which slows OpenMP spin-waits by an order of magnitude. Set before torch is imported.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the README's command): one worker more than there are cores. A fifth of the suite's
+    time is spent waiting (subprocesses starting, servers answering, files syncing), which a third
+    worker fills on two cores; every worker's torch runs one thread (above), so three single-threaded
+    workers do not oversubscribe the way two multi-threaded ones would. `--maxprocesses` still caps it."""
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(scope="session")
