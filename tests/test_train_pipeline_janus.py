@@ -32,6 +32,9 @@ PAIR_ROW = {
                  {"content": "It is a long story.", "role": "assistant"}],
 }  # fmt: skip
 RM_ROW = {"input": "What is the capital of France?", "chosen": "Paris.", "rejected": "It is a long story."}
+# One Multifaceted Bench instance in the release's schema (two rubrics, short texts): every checkpoint is
+# judged rubric by rubric as on the shipped sample, at a quarter of the 135M judge's prompt tokens.
+BENCH = Path(__file__).parent / "data" / "multifaceted_small.jsonl"
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -46,7 +49,7 @@ def run_pipeline(tmp_path: Path, work: Path) -> subprocess.CompletedProcess:
     args = [
         "pipeline", "--recipe", "janus", "--model", "embedded", "--methods", "sft,dpo,orpo,rm",
         "--data", sft, "--pairs", pairs, "--rm-data", rm, "--rm-stage2-data", pairs,
-        "--prompt-format", "janus", "--bench", "sample", "--eval-limit", "1", "--max-new-tokens", "16",
+        "--prompt-format", "janus", "--bench", BENCH, "--eval-limit", "1", "--max-new-tokens", "16",
         "--bon-n", "2",  # best-of-2 of the SFT model under the trained reward model
         # forwarded to every training stage that knows them (TRL's own flags)
         "--max-steps", "1", "--max-length", "256", "--per-device-train-batch-size", "2",

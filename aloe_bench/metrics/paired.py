@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from aloe_bench.log.results import Run, score_matrix
 from aloe_bench.metrics.alignment import DEFAULT_BOOTSTRAP
@@ -56,6 +55,8 @@ def wilcoxon_p(differences: np.ndarray) -> tuple[float | None, float | None]:
         return None, None
     if not np.any(differences != 0):
         return 0.0, 1.0
+    from scipy import stats  # here: importing scipy.stats costs every run (the report imports this) ~0.5 s
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.wilcoxon(differences)

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from aloe_bench.log.records import JudgementRecord
 from aloe_bench.log.results import ConversationRecord
@@ -188,6 +187,8 @@ def swap_validity(
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     if x.size < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
         return None
+    from scipy import stats  # here, not at import: see reliability.Z_POWER
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rho = stats.spearmanr(x, y).statistic
@@ -198,6 +199,8 @@ def spearman_ci(rho: float | None, n: int, level: float = LEVEL) -> list[float |
     """Fisher-z interval for Spearman's rho with Fieller's variance 1.06/(n-3)."""
     if rho is None or n <= 4:
         return None
+    from scipy import stats
+
     z = math.atanh(max(min(rho, 0.999999), -0.999999))
     half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(1.06 / (n - 3))
     return [_round(math.tanh(z - half)), _round(math.tanh(z + half))]
