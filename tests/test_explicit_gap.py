@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aloe_bench.engine import task_api
+from aloe_bench.engine.task_api import get_task
 from aloe_bench.engine.task_files import load_task_settings
 from aloe_bench.log.results import load_run, score_matrix
 from aloe_bench.reports.compare import paired_difference, paired_turn_differences
+from aloe_bench.tasks import aloe
+from aloe_bench.testing.runs import write_synthetic_run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--limit", "2", "--turns", "2", "--max-new-tokens", "16", "--simulator-max-new-tokens", "16",
@@ -146,3 +151,39 @@ def test_gap_refuses_runs_that_differ_in_more_than_disclosure(two_runs, cli, tmp
         assert len([line for line in err.splitlines() if line]) == 1 and not out
     code, _, err = cli("gap", hidden, tmp_path / "missing")
     assert code == 2 and "is not a run directory" in err
+
+
+def _synthetic_pair(base: Path, kind: str | None = None) -> tuple[Path, Path]:
+    """A hidden-persona run and a stated-persona run of the same personas (no model), of `kind`."""
+    runs = []
+    for name, disclosure, scores in (("hidden", "hidden", [2, 3]), ("stated", "system", [4, 5])):
+        run = write_synthetic_run(base / name, {"p1": scores, "p2": scores[::-1]}, disclosure=disclosure)
+        if kind is not None:
+            results = json.loads((run / "results.json").read_text())
+            results["config"]["kind"] = kind
+            (run / "results.json").write_text(json.dumps(results))
+        runs.append(run)
+    return runs[0], runs[1]
+
+
+def test_gap_asks_the_runs_task_whether_it_has_a_gap(cli, tmp_path, monkeypatch):
+    """A task declares the inference gap in its `supports`: a registered task that does not is refused
+    with one line naming the run's kind and the fix; the same runs as ALOE runs are compared."""
+    monkeypatch.setitem(
+        task_api._REGISTERED, "no_persona", replace(aloe.TASK, kind="no_persona", supports=frozenset())
+    )
+    monkeypatch.setitem(task_api._REGISTERED, "hides_too", replace(aloe.TASK, kind="hides_too"))
+    assert "gap" in aloe.TASK.supports and "gap" not in get_task("multifaceted").supports
+
+    code, out, err = cli("gap", *_synthetic_pair(tmp_path / "unrecorded"), "--n-bootstrap", "200")
+    assert code == 0 and out.startswith("Inference gap"), err  # no kind recorded: read as ALOE's
+    code, out, err = cli("gap", *_synthetic_pair(tmp_path / "hides_too", "hides_too"), "--n-bootstrap", "200")
+    assert code == 0 and out.startswith("Inference gap"), err  # a third task that declares it
+
+    hidden, stated = _synthetic_pair(tmp_path / "no_persona", "no_persona")
+    code, out, err = cli("gap", hidden, stated)
+    lines = [line for line in err.splitlines() if line]
+    assert code == 2 and not out and len(lines) == 1, err
+    assert f"{hidden} is a no_persona run" in lines[0] and "has no inference gap" in lines[0]
+    able = lines[0].rpartition("(")[2]
+    assert "aloe" in able and "hides_too" in able and "no_persona" not in able and "multifaceted" not in able

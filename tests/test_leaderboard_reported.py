@@ -158,7 +158,7 @@ def test_a_task_registered_through_the_task_api_is_a_task_of_the_printed_rows(tm
 
     from aloe_bench.engine import task_api
 
-    third = replace(task_api.get_task("aloe"), kind="printed_third", title="Printed third")
+    third = replace(task_api.get_task("aloe"), kind="printed_third", title="Printed third", board_title=None)
     monkeypatch.setitem(task_api._REGISTERED, "printed_third", third)
     setup = {"task": "printed_third", "judge": "j", "simulator": "s", "protocol": "p", "scale": "1-5"}
     _file(tmp_path / "rep", "p.yaml", [{"model": "m", "avg": 3.5}], setup=setup)
@@ -169,6 +169,38 @@ def test_a_task_registered_through_the_task_api_is_a_task_of_the_printed_rows(tm
     _file(tmp_path / "bad", "p.yaml", [{"model": "m", "avg": 3.5}], setup={**setup, "task": "unheard_of"})
     code, _, err = cli("leaderboard", "--reported", tmp_path / "bad")
     assert code == 2 and "'unheard_of' is not a task; use one of" in err and "printed_third" in err, err
+
+
+def test_a_registered_task_heads_its_table_with_its_own_title_in_registered_order(tmp_path, cli, monkeypatch):
+    # The board's headings and their order are the tasks' own (Task.board_title, registration order):
+    # a third task with a title shows it, one without shows its kind, and neither is sorted by name.
+    from dataclasses import replace
+
+    from aloe_bench.engine import task_api
+
+    aloe = task_api.get_task("aloe")
+    for kind, title in (("zeta_third", "Zeta, a third task"), ("alpha_third", None)):
+        monkeypatch.setitem(task_api._REGISTERED, kind, replace(aloe, kind=kind, board_title=title))
+    setup = {"judge": "j", "simulator": "s", "protocol": "p", "scale": "1-5"}
+    for kind in ("alpha_third", "zeta_third", "multifaceted", "aloe"):
+        _file(
+            tmp_path / "rep",
+            f"{kind}.yaml",
+            [{"model": f"m-{kind}", "avg": 3.5}],
+            setup={**setup, "task": kind},
+        )
+    code, md, err = cli("leaderboard", "--reported", tmp_path / "rep")
+    assert code == 0, err
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## ALOE (multi-turn, implicit preferences)",
+        "## Multifaceted Bench",
+        "## Zeta, a third task",
+        "## alpha_third",
+    ]
+    assert md.index("m-zeta_third") > md.index("## Zeta, a third task") > md.index("m-multifaceted")
+    code, html, err = cli("leaderboard", "--reported", tmp_path / "rep", "--format", "html")
+    assert code == 0 and "<h2>Zeta, a third task</h2>" in html and "<h2>alpha_third</h2>" in html, err
 
 
 def test_malformed_files_name_the_file(tmp_path, cli):

@@ -23,11 +23,6 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     ("aloe_bench/integrations/lm_eval/task.py", "aloe"): (2, "`metadata.aloe`; the default task name"),
     ("aloe_bench/datasets/personas/__init__.py", "aloe"): (2, "the persona set named `aloe`"),
     ("aloe_bench/models/backends/lmeval_backend.py", "aloe"): (1, "lm-eval Instance metadata (a name)"),
-    # Still open (outside the task packages and not data): titles of the built-in tasks on the
-    # printed-results board, and the inference gap's ALOE-only check. Each should ask the task.
-    ("aloe_bench/reports/reported.py", "aloe"): (1, "open: board titles (TASK_TITLES)"),
-    ("aloe_bench/reports/reported.py", "multifaceted"): (1, "open: board titles (TASK_TITLES)"),
-    ("aloe_bench/reports/gap.py", "aloe"): (2, "open: `gap` compares ALOE runs only"),
 }
 _KINDS = "|".join(map(re.escape, BUILTIN))
 _JS_LITERAL = re.compile(rf"""(["'])({_KINDS})\1""")

@@ -156,7 +156,9 @@ class Task:
     # (config, items, engine, out, backends by role) -> the run `run_task` goes through
     setup: Callable[..., TaskRun]
     flags: Mapping[str, str] = field(default_factory=dict)  # flags (dest -> flag) only this kind takes
-    supports: frozenset[str] = frozenset()  # run options beyond the common ones: audit, dry_run, price...
+    # run options beyond the common ones (audit, dry_run, price...) and reports its runs allow (gap: the
+    # inference gap between a hidden-persona run and a stated-persona run)
+    supports: frozenset[str] = frozenset()
     headline: tuple[str, str] = ("AVG", "avg")  # (label, metrics key) of the one number a log line shows
     plan: Callable[[Any, int], str] | None = None  # the `plan:` line printed before a run (config, items)
     # the table printed when a run ends; None: the report layer's summary of the run's results
@@ -170,6 +172,8 @@ class Task:
     # the audit of one of its finished runs (`aloe-bench audit`, `run --audit`): (run directory,
     # options) -> the updated results; None: its runs have nothing to audit
     audit: Callable[..., RunResults] | None = None
+    # the heading of its table on the printed-results board; None: its kind
+    board_title: str | None = None
 
     @property
     def known_keys(self) -> frozenset[str]:
@@ -240,3 +244,8 @@ def task_of_run(directory: str | Path) -> Task:
 
 def kinds() -> list[str]:
     return sorted({*BUILTIN, *_REGISTERED})
+
+
+def board_titles() -> dict[str, str]:
+    """Every known kind's board heading, in registered order (the built-in kinds first)."""
+    return {kind: get_task(kind).board_title or kind for kind in {**BUILTIN, **_REGISTERED}}

@@ -61,13 +61,25 @@ def _must_match(implicit: Run, explicit: Run) -> None:
             )
 
 
+def _must_support_gap(run: Run) -> None:
+    """The run's task says whether its runs have a persona to hide or state (its `supports` has "gap")."""
+    from aloe_bench.engine.task_api import get_task, kinds
+
+    kind = run.config.effective_kind
+    if "gap" not in get_task(kind, run.config.task).supports:
+        able = ", ".join(k for k in kinds() if "gap" in get_task(k).supports)
+        raise UserInputError(
+            f"{run.path} is a {kind} run, and its task has no inference gap (no persona to hide or state); "
+            f"pass two runs of a task that has one ({able})"
+        )
+
+
 def inference_gap(
     implicit: Run, explicit: Run, *, n_bootstrap: int = 2000, seed: int = 0, level: float = 0.95
 ) -> dict[str, Any]:
     """The gap between a hidden-persona run and a stated-persona run, paired by persona id."""
     for run in (implicit, explicit):
-        if (run.config.kind or "aloe") != "aloe":
-            raise UserInputError(f"{run.path} is a {run.config.kind} run; gap compares two ALOE runs")
+        _must_support_gap(run)
     disclosure = (implicit.config.persona_disclosure, explicit.config.persona_disclosure)
     if disclosure != ("hidden", "system"):
         raise UserInputError(

@@ -21,7 +21,6 @@ from aloe_bench.metrics.printed import FIGURE_NAMES, FigureCheck, check_printed
 from aloe_bench.reports.runinfo import NO_SIMULATOR, RunInfo, RunSetup
 
 RUN_SCALE = "1-5"  # what every run of this project records: the judge's 1-5 score
-TASK_TITLES = {"aloe": "ALOE (multi-turn, implicit preferences)", "multifaceted": "Multifaceted Bench"}
 
 
 def run_task(info: RunInfo) -> str:
@@ -153,6 +152,11 @@ class TaskTable:
     groups: dict[str, str]  # letter -> setup in words
     missing: list[str]  # what the papers print that the files lack, one line per file
     notes: list[str] = field(default_factory=list)  # a file's note about all its rows
+    title: str = ""  # the table's heading (the task's `board_title`); empty: the task's name
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.task
 
     @property
     def scales(self) -> list[str]:
@@ -186,6 +190,8 @@ def task_tables(
     infos: list[RunInfo], files: list[ReportedFile], links: dict[str, str] | None = None
 ) -> list[TaskTable]:
     """One table per task that has a run, a printed row or a note of what is missing."""
+    from aloe_bench.engine.task_api import board_titles  # loads the task modules: only when a board is built
+
     links = links or {}
     tasks: dict[str, list[BoardRow]] = {}
     missing: dict[str, list[str]] = {}
@@ -200,12 +206,17 @@ def task_tables(
         if f.missing and f.task:
             tasks.setdefault(f.task, [])
             missing.setdefault(f.task, []).append(f"{f.source.short} (arXiv {f.source.arxiv}): {f.missing}")
+    # Titles from each task's definition; the tasks in registered order, then any other by name.
+    titles = board_titles()
+    known = list(titles)
     out = []
-    known = list(TASK_TITLES)  # the project's tasks in their order, then any other by name
     for task in sorted(tasks, key=lambda t: (known.index(t) if t in known else len(known), t)):
         rows = _rank(tasks[task])
         groups = {r.group: r.setup_text for r in rows}
-        out.append(TaskTable(task, rows, groups, missing.get(task, []), notes.get(task, [])))
+        table = TaskTable(
+            task, rows, groups, missing.get(task, []), notes.get(task, []), titles.get(task, "")
+        )
+        out.append(table)
     return out
 
 
@@ -282,7 +293,7 @@ def _md_link(r: BoardRow, key: str, text: str) -> str:
 def render_markdown(tables: list[TaskTable], *, level: int = 2) -> str:
     parts = []
     for t in tables:
-        parts.append(f"{'#' * level} {TASK_TITLES.get(t.task, t.task)}\n")
+        parts.append(f"{'#' * level} {t.heading}\n")
         if not any(r.kind == "run" for r in t.rows):
             parts.append("No run measured here under a judge that can judge is on this board yet.\n")
         if t.rows:
@@ -314,7 +325,7 @@ def render_html(tables: list[TaskTable], *, level: int = 2) -> str:
     parts = []
     for t in tables:
         parts.append(f'<section class="aloe-task" data-task="{e(t.task)}">')
-        parts.append(f"<h{level}>{e(TASK_TITLES.get(t.task, t.task))}</h{level}>")
+        parts.append(f"<h{level}>{e(t.heading)}</h{level}>")
         if not any(r.kind == "run" for r in t.rows):
             parts.append("<p>No run measured here under a judge that can judge is on this board yet.</p>")
         if t.rows:

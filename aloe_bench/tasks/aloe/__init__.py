@@ -25,6 +25,7 @@ TASK = register_task(
     Task(
         kind="aloe",
         title="ALOE",
+        board_title="ALOE (multi-turn, implicit preferences)",
         item="conversation",
         settings=SETTINGS,
         keys=ROLE_KEYS | RUNTIME_KEYS | {"controls"},
@@ -33,7 +34,7 @@ TASK = register_task(
         dataset=dataset,
         setup=_setup_from_items,
         flags=FLAGS,
-        supports=frozenset({"audit", "dry_run", "price", "judge_batch"}),
+        supports=frozenset({"audit", "dry_run", "price", "judge_batch", "gap"}),
         plan=plan_line,
         item_from_payload=Persona.from_payload,
         rejudge=rejudge,

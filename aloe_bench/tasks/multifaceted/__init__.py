@@ -12,6 +12,7 @@ TASK = register_task(
     Task(
         kind="multifaceted",
         title="Multifaceted",
+        board_title="Multifaceted Bench",
         item="instance",
         settings=SETTINGS,
         keys=ROLE_KEYS | {"cache"},
