@@ -3,6 +3,7 @@ inject faults (errors, garbage, latency)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,22 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     worker fills on two cores; every worker's torch runs one thread (above), so three single-threaded
     workers do not oversubscribe the way two multi-threaded ones would. `--maxprocesses` still caps it."""
     return (os.cpu_count() or 1) + 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist's own order for `--dist loadfile` is "most tests first", which put the long training
+    # files (few tests each) last: one worker then finished them alone. The order below replaces it.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest test files first. Under `--dist loadfile` xdist hands files to the workers in this
+    order, so the long training files start early and the short ones fill the workers' last minutes.
+    The seconds are a measured suite run's (tests/file_seconds.json, summed test durations per file);
+    they only order the files, so a stale or missing entry (counted as 0) costs time, not results."""
+    seconds = json.loads((Path(__file__).parent / "file_seconds.json").read_text())
+    items.sort(key=lambda item: -seconds.get(item.path.name, 0))  # stable: a file's own order stays
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ def test_two_runs_share_one_cache_concurrently(tmp_path):
         assert all(n > 0 for n in model_calls.values())
 
         # Together: a's calls take ~20 s (90 calls, 1.5 s each, a few at a time); b is started once
-        # a made its first call, and needs ~10 s to start on a loaded machine: they overlap.
+        # a asked the model under test its first question, i.e. once a simulated-user answer of a's
+        # is in the cache (b then finds it there, however fast b starts): they overlap.
         behaviour.latency_s = 1.5
         shared = tmp_path / "shared.sqlite"
         before = len(server.requests)
@@ -61,7 +62,7 @@ def test_two_runs_share_one_cache_concurrently(tmp_path):
             "a": subprocess.Popen(commands["a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         }
         deadline = time.time() + 120
-        while len(server.requests) == before:  # b starts once a is past its start-up
+        while not any(r.get("model") == "fake-a" for r in server.requests[before:]):
             assert procs["a"].poll() is None, "run a finished before run b started; slow the fake server"
             assert time.time() < deadline
             time.sleep(0.05)
