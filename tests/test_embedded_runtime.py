@@ -55,11 +55,17 @@ def test_greedy_tokens_agree_with_the_torch_reference(openvino_backend):
 
         prompt = tok(render_prompt(tok, request.messages), add_special_tokens=False).input_ids
         ref = tok(completion.text, add_special_tokens=False).input_ids[:16]
-        # every prefix of the reference's continuation, one greedy token each (teacher forcing)
-        got = openvino_backend._pipeline.generate(
-            [prompt + ref[:i] for i in range(len(ref))], [Decoding(0.0)] * len(ref),
-            max_new_tokens=1, eos_ids=openvino_backend._eos_ids,
-        )  # fmt: skip
+        # every prefix of the reference's continuation, one greedy token each (teacher forcing); the
+        # bare prompt first, so that the other prefixes find its blocks cached instead of each of them
+        # computing it again in the same step
+        prefixes = [prompt + ref[:i] for i in range(len(ref))]
+        got = [
+            g
+            for batch in (prefixes[:1], prefixes[1:])
+            for g in openvino_backend._pipeline.generate(
+                batch, [Decoding(0.0)] * len(batch), max_new_tokens=1, eos_ids=openvino_backend._eos_ids
+            )
+        ]
         picks = [g.tokens[0] if g.tokens else -1 for g in got]
         agree += sum(p == r for p, r in zip(picks, ref, strict=True))
         first_agree += picks[:1] == ref[:1]
@@ -92,6 +98,29 @@ def test_a_reply_does_not_depend_on_its_batch_or_on_what_ran_before(openvino_bac
     assert [openvino_backend._generate_batch([ChatRequest(c, plain)])[0].text for c in chats] == [
         b.text for b in batched
     ]
+
+
+def test_prompts_extending_a_cached_prompt_together_get_what_they_get_afresh(openvino_backend):
+    """OpenVINO GenAI 2026.4.1 gives wrong keys and values to two requests that start in the same
+    step from the same cached, partly filled block (a cached prompt whose length is not a multiple of
+    the block size); the generator starts one request per step. Without that, this test fails."""
+    from aloe_bench.models.backends.chat_template import render_prompt
+    from aloe_bench.models.backends.embedded import gguf_path
+    from aloe_bench.models.backends.openvino_runtime import OpenVINOGenerator
+
+    tok, eos = openvino_backend.tokenizer, openvino_backend._eos_ids
+    ids = tok(render_prompt(tok, _prompts(2)[1]), add_special_tokens=False).input_ids
+    cached = ids[: len(ids) // 32 * 32 + 1]  # ends one token into a block
+    endings = [" Paris", " Rome is", " The sea", " Tell me about"]
+    prompts = [cached + tok(e, add_special_tokens=False).input_ids for e in endings]
+    greedy = [Decoding(0.0)] * len(prompts)
+    afresh = OpenVINOGenerator(gguf_path(), threads=1)  # nothing cached: each prompt computed whole
+    expected = [afresh.generate([p], greedy[:1], max_new_tokens=8, eos_ids=eos)[0] for p in prompts]
+    gen = openvino_backend._pipeline
+    gen.generate(
+        [cached], greedy[:1], max_new_tokens=1, eos_ids=eos
+    )  # now cached, its last block part-filled
+    assert gen.generate(prompts, greedy, max_new_tokens=8, eos_ids=eos) == expected
 
 
 def test_completions_follow_the_hf_contract(openvino_backend):

@@ -31,11 +31,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+# Device nodes of the GPUs torch.cuda reports on Linux: NVIDIA's, and AMD's (ROCm builds of torch).
+_GPU_NODES = ("/dev/nvidia0", "/dev/kfd")
+
+
 def _no_nvidia_device() -> bool:
-    """True when this machine has no NVIDIA device node (Linux): then torch.cuda would say "cpu", and a
+    """True when this machine has no GPU device node (Linux): then torch.cuda would say "cpu", and a
     run that never needed torch (an API model, the OpenVINO runtime) does not pay ~1.5 s to import it."""
     return (
-        sys.platform.startswith("linux") and "torch" not in sys.modules and not Path("/dev/nvidia0").exists()
+        sys.platform.startswith("linux")
+        and "torch" not in sys.modules
+        and not any(Path(node).exists() for node in _GPU_NODES)
     )
 
 
