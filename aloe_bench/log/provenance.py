@@ -35,7 +35,7 @@ def package_versions() -> dict[str, str]:
 _GPU_NODES = ("/dev/nvidia0", "/dev/kfd")
 
 
-def _no_nvidia_device() -> bool:
+def _no_gpu_device() -> bool:
     """True when this machine has no GPU device node (Linux): then torch.cuda would say "cpu", and a
     run that never needed torch (an API model, the OpenVINO runtime) does not pay ~1.5 s to import it."""
     return (
@@ -47,7 +47,7 @@ def _no_nvidia_device() -> bool:
 
 def machine() -> dict[str, str]:
     info = {"platform": platform.platform(), "processor": platform.machine()}
-    if _no_nvidia_device():
+    if _no_gpu_device():
         info["accelerator"] = "cpu"
         return info
     try:
